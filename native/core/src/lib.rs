@@ -4,8 +4,10 @@
 //! errors are returned, logs go through the logger callback the caller installs.
 
 pub mod error;
+pub mod fixtures;
 pub mod gguf;
 pub mod quant;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
 

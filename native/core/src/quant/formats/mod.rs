@@ -1,0 +1,41 @@
+//! Per-type format modules: scalar reference dequantize / quantize / vec_dot for each tensor type.
+//!
+//! `lookup(qtype)` resolves a type to its `Format` (a table of plain function pointers, filled once; the hot
+//! path never matches on type). The scalar functions here are the spec that SIMD and CUDA kernels are tested
+//! against (STYLE §2 rule 3); they are never removed when a fast path exists.
+//!
+//! Conventions for every function pointer:
+//! * "rows" are whole rows of `ne0` elements; for row-interleaved types (`_R4/_R8/_R16`) `src`/`dst` hold whole
+//!   groups of `interleave` rows and the function handles the interleaving.
+//! * Encoded rows include the per-row metadata (`TypeTraits::row_meta`) at their start.
+
+use crate::quant::QType;
+
+mod table_basic;
+mod table_iq;
+
+/// Dequantize whole rows: `src` = k encoded rows (k a multiple of the interleave), `dst` = k·ne0 floats.
+pub type DequantizeFn = fn(src: &[u8], dst: &mut [f32], ne0: usize);
+/// Quantize whole rows: `src` = k·ne0 floats, `dst` = k encoded rows. `imatrix` (length ne0) weights the
+/// error of each column when given (importance matrix); types that require one fall back to a uniform
+/// weighting when it is `None`.
+pub type QuantizeFn = fn(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[f32]>);
+/// Dot product of one encoded weight row (`x`) with one activation row (`y`, encoded in `vec_dot_type`) of
+/// `n` elements.
+pub type VecDotFn = fn(n: usize, x: &[u8], y: &[u8]) -> f32;
+
+/// The scalar reference of one type.
+#[derive(Clone, Copy)]
+pub struct Format {
+    pub qtype: QType,
+    pub dequantize: DequantizeFn,
+    pub quantize: Option<QuantizeFn>,
+    /// The activation type the dot product pairs this type with (ik `vec_dot_type`).
+    pub vec_dot_type: QType,
+    pub vec_dot: Option<VecDotFn>,
+}
+
+/// The format of `q`, or `None` when the engine does not implement it (yet).
+pub fn lookup(q: QType) -> Option<&'static Format> {
+    table_basic::lookup(q).or_else(|| table_iq::lookup(q))
+}
