@@ -3,6 +3,7 @@
 //! Builds and tests without Node; `ikl-node` wraps it for JavaScript. Nothing here prints: results and
 //! errors are returned, logs go through the logger callback the caller installs.
 
+pub mod cpu;
 pub mod error;
 pub mod fixtures;
 pub mod gguf;

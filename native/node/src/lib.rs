@@ -1,7 +1,109 @@
-//! ikl-node: N-API glue over ikl-core.
+//! ikl-node: the N-API face of ikl-core. Argument conversion only — no math, no printing.
+//!
+//! Exports (the contract is `src/engine/native.ts`): `abiVersion`, `systemInfo`, `qtypes`, `inspectGguf`.
+//! Every export catches panics; long work runs on libuv workers (`AsyncTask`), never on the JS thread.
+
+mod errors;
+mod inspect;
+
+use napi::bindgen_prelude::*;
+use napi::Env;
 use napi_derive::napi;
+use serde_json::{json, Value as Json};
+
+use errors::{guarded, js_error};
 
 #[napi]
 pub fn abi_version() -> u32 {
     ikl_core::ABI_VERSION
+}
+
+/// CPU tier and features, thread count, CUDA devices.
+#[napi(ts_return_type = "SystemInfo")]
+pub fn system_info(env: Env) -> Result<Json> {
+    guarded(|| {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Ok(json!({
+            "abiVersion": ikl_core::ABI_VERSION,
+            "version": env!("CARGO_PKG_VERSION"),
+            "arch": std::env::consts::ARCH,
+            "cpuTier": ikl_core::cpu::tier::tier().name(),
+            "cpuFeatures": ikl_core::cpu::tier::features(),
+            "threads": threads,
+            "cuda": { "available": false, "reason": "this build has no CUDA backend", "devices": [] },
+        }))
+    })
+    .map_err(|f| js_error(&env, f))
+}
+
+/// The type registry, for TypeScript name lists.
+#[napi(ts_return_type = "QTypeInfo[]")]
+pub fn qtypes() -> Json {
+    use ikl_core::quant::registry::{Cuda, Role};
+    let v: Vec<Json> = ikl_core::quant::ALL
+        .iter()
+        .map(|q| {
+            let t = q.traits();
+            let cuda = match t.cuda {
+                Cuda::Cublas => "cublas",
+                Cuda::Full => "full",
+                Cuda::Mmvq => "mmvq",
+                Cuda::No => "no",
+                Cuda::NotApplicable => "n/a",
+            };
+            let role = match t.role {
+                Role::Weight => "weight",
+                Role::Plain => "plain",
+                Role::Activation => "activation",
+                Role::Foreign => "foreign",
+                Role::Internal => "internal",
+            };
+            json!({"id": t.id, "name": t.name, "enumName": q.enum_name(), "block": t.block, "typeSize": t.type_size,
+                   "rowMeta": t.row_meta, "interleave": t.interleave, "cuda": cuda, "role": role, "mainline": t.mainline})
+        })
+        .collect();
+    Json::Array(v)
+}
+
+/// A JSON document handed to JavaScript as plain objects (async task results need `TypeName`).
+pub struct JsonOut(Json);
+
+impl TypeName for JsonOut {
+    fn type_name() -> &'static str {
+        "Object"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for JsonOut {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+        // SAFETY: called by napi-rs on the JS thread with a live env, as for any ToNapiValue.
+        unsafe { Json::to_napi_value(env, val.0) }
+    }
+}
+
+pub struct InspectTask {
+    path: String,
+    max_array: i64,
+}
+
+impl Task for InspectTask {
+    type Output = std::result::Result<Json, errors::Failure>;
+    type JsValue = JsonOut;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(guarded(|| inspect::inspect(&self.path, self.max_array)))
+    }
+
+    fn resolve(&mut self, env: Env, out: Self::Output) -> Result<JsonOut> {
+        out.map(JsonOut).map_err(|f| js_error(&env, f))
+    }
+}
+
+/// Parse a GGUF model (all split parts) and describe it. `maxArray` < 0 returns arrays whole.
+#[napi(ts_return_type = "Promise<GgufInspect>")]
+pub fn inspect_gguf(path: String, max_array: i64) -> AsyncTask<InspectTask> {
+    AsyncTask::new(InspectTask { path, max_array })
 }
