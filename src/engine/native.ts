@@ -1,0 +1,120 @@
+// THE native contract: the hand-written NativeAddon interface that dist/ikl.node implements (STYLE §1.4 rule 7),
+// and its lazy loader with the ABI check. Only src/engine/index.ts imports this file; nothing here runs until the
+// first engine call, so `ikl --help` never touches the addon.
+// Mirrors node-llama-cpp's AddonTypes.ts + getLlama binding loader, reduced to one binary and one env override.
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { IklError, NATIVE_LOAD_CODE } from "./errors.js";
+
+export const EXPECTED_ABI = 1;
+
+export interface QTypeInfo {
+    id: number;
+    name: string; // ggml name, e.g. "q4_K", "iq4_ks_r4"
+    enumName: string; // "Q4_K"
+    block: number;
+    typeSize: number;
+    rowMeta: number;
+    interleave: number;
+    cuda: "cublas" | "full" | "mmvq" | "no" | "n/a";
+    role: "weight" | "plain" | "activation" | "foreign" | "internal";
+    mainline: boolean;
+}
+
+export interface CudaDevice {
+    index: number;
+    name: string;
+    cc: string;
+    freeBytes: number;
+    totalBytes: number;
+}
+
+export interface SystemInfo {
+    abiVersion: number;
+    version: string;
+    arch: string;
+    cpuTier: string; // "avx2" | "avx512" | "scalar" | "neon"
+    cpuFeatures: string[];
+    threads: number;
+    cuda: { available: boolean; reason?: string; devices: CudaDevice[] };
+}
+
+/** u64/i64 outside ±2^53 arrive as decimal strings; non-UTF-8 strings arrive lossily decoded. */
+export type MetaValue = number | string | boolean | MetaValue[];
+
+export interface MetaEntry {
+    key: string;
+    type: string; // "UINT32" … "ARRAY"
+    arrayType?: string; // element type for arrays
+    length?: number; // arrays: full length
+    value: MetaValue; // arrays: only the first maxArray elements
+    truncated?: boolean;
+}
+
+export interface GgufFileInfo {
+    path: string;
+    size: number;
+    version: number;
+    nTensors: number;
+    nKv: number;
+    alignment: number;
+    dataOffset: number;
+}
+
+export interface TensorEntry {
+    index: number;
+    name: string;
+    type: string; // ggml name
+    typeId: number;
+    ne: number[]; // n_dims entries, innermost first
+    nElements: number;
+    bytes: number;
+    offset: number; // relative to its file's data section
+    file: number;
+}
+
+export interface GgufInspect {
+    path: string;
+    files: GgufFileInfo[];
+    fileSize: number;
+    metadata: MetaEntry[];
+    tensors: TensorEntry[];
+}
+
+export interface NativeAddon {
+    abiVersion(): number;
+    systemInfo(): SystemInfo;
+    qtypes(): QTypeInfo[];
+    /** maxArray = -1 for all elements; rejects with Error{code: "IKL_E_GGUF" | "IKL_E_IO" | "IKL_E_INVALID"}. */
+    inspectGguf(path: string, maxArray: number): Promise<GgufInspect>;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Where the addon is looked for: $IKL_NATIVE, else ikl.node next to the bundle (dist/cli.js → dist/ikl.node). */
+export function nativeAddonPath(): string {
+    const env = process.env["IKL_NATIVE"];
+    if (env !== undefined && env !== "") return env;
+    return fileURLToPath(new URL("./ikl.node", import.meta.url));
+}
+
+/** Loads the addon once and checks its ABI; throws IklError(IKL_E_NATIVE) with a rebuild hint on any failure. */
+export function loadNative(): NativeAddon {
+    if (cached !== undefined) return cached;
+    const path = nativeAddonPath();
+    let addon: NativeAddon;
+    try {
+        addon = createRequire(import.meta.url)(path) as NativeAddon;
+    } catch (e) {
+        const missing = (e as { code?: unknown }).code === "MODULE_NOT_FOUND";
+        const why = e instanceof Error ? (e.message.split("\n")[0] ?? "") : String(e);
+        const message = missing ? `native addon not found at ${path}` : `native addon at ${path} failed to load: ${why}`;
+        throw new IklError(NATIVE_LOAD_CODE, `${message}; run \`make native\``, undefined, { cause: e });
+    }
+    const abi = typeof addon.abiVersion === "function" ? addon.abiVersion() : NaN;
+    if (abi !== EXPECTED_ABI) {
+        throw new IklError(NATIVE_LOAD_CODE, `native addon ABI ${abi} does not match ${EXPECTED_ABI}; rebuild with \`make native\``);
+    }
+    cached = addon;
+    return addon;
+}
