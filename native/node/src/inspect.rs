@@ -67,7 +67,8 @@ fn value(v: &Value, limit: usize) -> Json {
         Value::I32(x) => int(*x as i128),
         Value::U64(x) => int(*x as i128),
         Value::I64(x) => int(*x as i128),
-        Value::F32(x) => float(*x as f64),
+        // Shortest decimal that round-trips as f32 (1e-6, not 9.99999997e-7).
+        Value::F32(x) => float(format!("{x}").parse::<f64>().unwrap_or(*x as f64)),
         Value::F64(x) => float(*x),
         Value::Bool(b) => json!(*b != 0),
         Value::Str(s) => json!(String::from_utf8_lossy(s)),

@@ -107,3 +107,62 @@ impl Task for InspectTask {
 pub fn inspect_gguf(path: String, max_array: i64) -> AsyncTask<InspectTask> {
     AsyncTask::new(InspectTask { path, max_array })
 }
+
+/// Options of `makeFixture` (see `src/engine/native.ts` `FixtureOptions`).
+#[napi(object)]
+pub struct FixtureOpts {
+    pub ftype: String,
+    pub mla_form: String,
+    pub seed: f64,
+    pub vocab_dir: String,
+}
+
+pub struct FixtureTask {
+    name: String,
+    out: String,
+    opts: FixtureOpts,
+}
+
+impl Task for FixtureTask {
+    type Output = std::result::Result<(), errors::Failure>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(guarded(|| {
+            use ikl_core::fixtures::{write_model, FixtureOptions, FixtureType, MlaForm};
+            let invalid = |what: String| ikl_core::Error::Invalid { what };
+            let ftype = match self.opts.ftype.as_str() {
+                "f16" => FixtureType::F16,
+                "f32" => FixtureType::F32,
+                o => return Err(invalid(format!("fixture type '{o}' is not f16 or f32"))),
+            };
+            let mla_form = match self.opts.mla_form.as_str() {
+                "kvb" => MlaForm::KvB,
+                "split" => MlaForm::Split,
+                "both" => MlaForm::Both,
+                o => return Err(invalid(format!("MLA form '{o}' is not kvb, split or both"))),
+            };
+            if !(self.opts.seed >= 0.0 && self.opts.seed <= 9007199254740991.0 && self.opts.seed.fract() == 0.0) {
+                return Err(invalid(format!("fixture seed {} is not a non-negative integer", self.opts.seed)));
+            }
+            let opts = FixtureOptions { ftype, mla_form, seed: self.opts.seed as u64, vocab_dir: self.opts.vocab_dir.clone().into() };
+            write_model(&self.name, &opts, &self.out)
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, out: Self::Output) -> Result<()> {
+        out.map_err(|f| js_error(&env, f))
+    }
+}
+
+/// Write a synthetic fixture model (tests and `make models`); see `fixtureNames()`.
+#[napi(ts_return_type = "Promise<void>")]
+pub fn make_fixture(name: String, out_path: String, opts: FixtureOpts) -> AsyncTask<FixtureTask> {
+    AsyncTask::new(FixtureTask { name, out: out_path, opts })
+}
+
+/// Names of the fixture models the generator knows.
+#[napi]
+pub fn fixture_names() -> Vec<String> {
+    ikl_core::fixtures::model_names().iter().map(|s| s.to_string()).collect()
+}
