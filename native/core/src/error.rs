@@ -42,13 +42,23 @@ impl Error {
         }
     }
 
+    /// A GGUF error. `what` may quote names and keys taken from the file: control characters are escaped
+    /// so a message always stays on one line.
     pub fn gguf(path: &str, offset: u64, what: impl Into<String>) -> Self {
-        Error::Gguf { path: path.to_string(), offset, what: what.into() }
+        Error::Gguf { path: path.to_string(), offset, what: one_line(&what.into()) }
     }
 
     pub fn io(path: &str, err: std::io::Error) -> Self {
         Error::Io { path: path.to_string(), err }
     }
+}
+
+/// Escape control characters (newlines, escapes, NULs) so text from files cannot break a one-line message.
+pub fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 impl fmt::Display for Error {

@@ -14,6 +14,30 @@ use crate::quant::QType;
 mod table_basic;
 mod table_iq;
 
+// --- basic formats (begin)
+mod common;
+mod float;
+mod iq4;
+mod kquants_hi;
+mod kquants_lo;
+mod legacy;
+mod q8;
+mod search;
+mod values;
+// --- basic formats (end)
+
+// --- i-quant formats (begin)
+mod grids;
+mod iq1_m;
+mod iq1_s;
+mod iq2_s;
+mod iq2_xs;
+mod iq2_xxs;
+mod iq3_s;
+mod iq3_xxs;
+mod iq_lattice;
+// --- i-quant formats (end)
+
 /// Dequantize whole rows: `src` = k encoded rows (k a multiple of the interleave), `dst` = k·ne0 floats.
 pub type DequantizeFn = fn(src: &[u8], dst: &mut [f32], ne0: usize);
 /// Quantize whole rows: `src` = k·ne0 floats, `dst` = k encoded rows. `imatrix` (length ne0) weights the
