@@ -12,7 +12,9 @@
 use crate::quant::QType;
 
 mod table_basic;
+mod table_interleaved;
 mod table_iq;
+mod table_iqk;
 
 // --- basic formats (begin)
 mod common;
@@ -61,5 +63,8 @@ pub struct Format {
 
 /// The format of `q`, or `None` when the engine does not implement it (yet).
 pub fn lookup(q: QType) -> Option<&'static Format> {
-    table_basic::lookup(q).or_else(|| table_iq::lookup(q))
+    table_basic::lookup(q)
+        .or_else(|| table_iq::lookup(q))
+        .or_else(|| table_iqk::lookup(q))
+        .or_else(|| table_interleaved::lookup(q))
 }
