@@ -51,9 +51,9 @@ describe("gguf-dump compat", () => {
         const c = report.compat;
         expect(c.ik_llama.ok).toBe(true);
         expect(c.mainline.ok).toBe(false);
-        expect(c.mainline.ik_only_types).toEqual(["iq4_ks", "iq4_ks_r4"]);
+        expect(c.mainline.ik_only_types).toEqual(["iq4_ks", "q4_k_r4"]);
         expect(c.mainline.reasons.join(" ")).toContain("2-D");
-        expect(c.cuda_unsupported).toEqual([{ type: "iq4_ks_r4", tensors: 1, reason: "row-interleaved x4 (CPU-only)" }]);
+        expect(c.cuda_unsupported).toEqual([{ type: "q4_k_r4", tensors: 1, reason: "row-interleaved x4, no CUDA kernel" }]);
         expect(c.f16_tensors).toBe(1);
     });
     it("flags types missing from the registry", () => {

@@ -8,7 +8,7 @@ const q = (id: number, name: string, mainline: boolean, interleave = 1, cuda: QT
 
 export const SAMPLE_QTYPES: QTypeInfo[] = [
     q(0, "f32", true), q(1, "f16", true), q(8, "q8_0", true), q(12, "q4_K", true),
-    q(145, "iq4_ks", false), q(345, "iq4_ks_r4", false, 4, "no")
+    q(145, "iq4_ks", false), q(212, "q4_k_r4", false, 4, "no")
 ];
 
 let index = 0;
@@ -31,7 +31,7 @@ const tensors: TensorEntry[] = [
     t("blk.1.ffn_gate_inp.weight", "f32", 0, [64, 4], 1024),
     t("blk.1.exp_probs_b.bias", "f32", 0, [4], 16),
     t("blk.1.ffn_up_exps.weight", "iq4_ks", 145, [64, 32, 4], 4352),
-    t("blk.1.ffn_down_exps.weight", "iq4_ks_r4", 345, [32, 64, 4], 4352),
+    t("blk.1.ffn_down_exps.weight", "q4_k_r4", 212, [32, 64, 4], 4352),
     t("blk.1.ffn_up_shexp.weight", "f16", 1, [64, 32], 4096),
     t("output_norm.weight", "f32", 0, [64], 256),
     t("output.weight", "q8_0", 8, [64, 1000], 68000)

@@ -57,7 +57,7 @@ export interface GroupStat { group: string; tensors: number; layers: number; byt
 export interface CompatVerdict {
     ik_llama: { ok: boolean; unknown_types: string[] };
     mainline: { ok: boolean; ik_only_types: string[]; reasons: string[] };
-    cuda_unsupported: { type: string; tensors: number; reason: string }[]; // row-interleaved (CPU-only) or no CUDA kernel
+    cuda_unsupported: { type: string; tensors: number; reason: string }[]; // types the reference runs only on the CPU (no CUDA matmul kernel)
     mla_form: MlaForm;
     f16_tensors: number;
     bf16_tensors: number;
@@ -259,7 +259,8 @@ export function compatVerdict(inspect: GgufInspect, qtypes: readonly QTypeInfo[]
     for (const [id, name] of used) {
         const q = byId.get(id);
         if (q === undefined) continue;
-        const reason = q.interleave > 1 ? `row-interleaved x${q.interleave} (CPU-only)` : q.cuda === "no" ? "no CUDA kernel" : null;
+        // The reference's CUDA backend rejects these types (registry column `cuda`); IQK _R4 types do run on CUDA.
+        const reason = q.cuda !== "no" ? null : q.interleave > 1 ? `row-interleaved x${q.interleave}, no CUDA kernel` : "no CUDA kernel";
         if (reason !== null) cuda.push({ type: name, tensors: count.get(name) ?? 0, reason });
     }
     return {

@@ -116,7 +116,7 @@ function compatText(report: GgufReport): string {
     const lines = [
         `ik_llama.cpp: ${c.ik_llama.ok ? yes : out.red(`no (unknown types: ${c.ik_llama.unknown_types.join(", ")})`)}`,
         `mainline llama.cpp: ${c.mainline.ok ? yes : out.yellow(`no (${c.mainline.reasons.join("; ")})`)}`,
-        `CUDA: ${c.cuda_unsupported.length === 0 ? "all tensor types have CUDA support" : out.yellow(`CPU-only: ${c.cuda_unsupported.map((u) => `${u.type} x${u.tensors} (${u.reason})`).join(", ")}`)}`,
+        `CUDA: ${c.cuda_unsupported.length === 0 ? "all tensor types have CUDA support" : out.yellow(`CPU-only (no CUDA kernel in the reference): ${c.cuda_unsupported.map((u) => `${u.type} (${u.tensors})`).join(", ")}`)}`,
         `MLA tensors: ${mlaFormLabel(c.mla_form)}`,
         `f16/bf16 tensors: ${c.f16_tensors}/${c.bf16_tensors}`
     ];
