@@ -12,8 +12,9 @@ TOOLCHAIN    := .toolchain
 PYENV        := $(TOOLCHAIN)/py
 # Pinned so kernels load on a CUDA 13.0 driver (r580): a newer nvcc emits PTX that an older driver rejects.
 CUDA_VERSION ?= 13.0.88
+CCCL_VERSION ?= 13.0.85
 CUDA_ARCHS   ?= 80 86 89 90
-NVCC         ?= $(shell command -v nvcc 2>/dev/null || echo $(TOOLCHAIN)/cuda/bin/nvcc)
+NVCC         ?= $(shell command -v nvcc 2>/dev/null || echo $(TOOLCHAIN)/cuda/nvidia/cu13/bin/nvcc)
 IKL          := $(NODE) bin/ikl.js
 NATIVE_SRC   := $(shell find native/core/src native/node/src -name '*.rs' 2>/dev/null) native/Cargo.toml native/core/Cargo.toml native/node/Cargo.toml
 TS_SRC       := $(shell find src -name '*.ts' 2>/dev/null)
@@ -49,13 +50,12 @@ cuda: ## compile native/kernels/*.cu into dist/ikl_kernels.fatbin (installs nvcc
 	  -gencode arch=compute_90,code=compute_90 -Inative/kernels -o dist/ikl_kernels.fatbin native/kernels/*.cu && \
 	echo "cuda: wrote dist/ikl_kernels.fatbin"
 
-$(TOOLCHAIN)/cuda/bin/nvcc:
+$(TOOLCHAIN)/cuda/nvidia/cu13/bin/nvcc:
 	@echo "cuda: nvcc not on PATH; installing the CUDA $(CUDA_VERSION) compiler from PyPI into $(TOOLCHAIN)/cuda"
-	$(PYTHON) -m pip install --quiet --target $(TOOLCHAIN)/cuda-py "nvidia-cuda-nvcc==$(CUDA_VERSION)" \
-	  "nvidia-cuda-crt==$(CUDA_VERSION)" "nvidia-cuda-runtime==$(CUDA_VERSION)" "nvidia-cuda-cccl==$(CUDA_VERSION)"
-	mkdir -p $(TOOLCHAIN)/cuda && cp -rn $(TOOLCHAIN)/cuda-py/nvidia/cu*/* $(TOOLCHAIN)/cuda/ 2>/dev/null || \
-	  for d in $(TOOLCHAIN)/cuda-py/nvidia/*/; do cp -rn $$d* $(TOOLCHAIN)/cuda/; done
-	chmod +x $(TOOLCHAIN)/cuda/bin/* && $(TOOLCHAIN)/cuda/bin/nvcc --version | tail -2
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLCHAIN)/cuda "nvidia-cuda-nvcc==$(CUDA_VERSION)" \
+	  "nvidia-cuda-crt==$(CUDA_VERSION)" "nvidia-cuda-runtime==$(CUDA_VERSION)" "nvidia-cuda-cccl==$(CCCL_VERSION)" \
+	  "nvidia-nvvm==$(CUDA_VERSION)"
+	@$@ --version | tail -2
 
 pyenv: $(PYENV)/.ok ## Python venv with gguf-py + numpy (independent reference reader for tests)
 
