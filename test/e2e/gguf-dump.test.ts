@@ -5,60 +5,8 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dump, expectSameAsGgufPy, expectSameAsGgufPyParts, type DumpTensor } from "../helpers/gguf-py.js";
 import { fixtureModel, ikl, python, ROOT } from "../helpers/paths.js";
-
-interface DumpTensor {
-    name: string;
-    type: string;
-    type_id: number;
-    shape: number[];
-    n_elements: number;
-    bytes: number;
-    offset: number;
-    file: number;
-}
-interface Dump {
-    schema: number;
-    files: { path: string; size: number; data_offset: number; n_tensors: number }[];
-    summary: Record<string, unknown> & { n_params: number; split_count: number; attention?: { mla_form?: string } };
-    metadata: { key: string; type: string; value: unknown }[];
-    tensors: DumpTensor[];
-    compat: { mainline: { ok: boolean; ik_only_types: string[] }; mla_form: string };
-}
-interface PyView {
-    kv: Record<string, string>;
-    tensors: { name: string; type: number; shape: number[]; n_bytes: number; data_offset: number }[];
-}
-
-function dump(path: string, extra: string[] = []): Dump {
-    const r = ikl(["gguf-dump", path, "--json", ...extra]);
-    expect(r.code, r.stderr).toBe(0);
-    return JSON.parse(r.stdout) as Dump;
-}
-
-/** Our view vs gguf-py's, tensor by tensor (absolute data offsets), plus metadata key types. */
-function expectSameAsGgufPy(path: string): Dump {
-    const ours = dump(path, ["--full"]);
-    const theirs = JSON.parse(python("check_gguf_py.py", [path])) as PyView;
-    expect(ours.tensors.length).toBe(theirs.tensors.length);
-    theirs.tensors.forEach((t, i) => {
-        const o = ours.tensors[i]!;
-        const file = ours.files[o.file]!;
-        expect({ name: o.name, type: o.type_id, shape: o.shape, n_bytes: o.bytes, data_offset: file.data_offset + o.offset }).toEqual({
-            name: t.name,
-            type: t.type,
-            shape: t.shape,
-            n_bytes: t.n_bytes,
-            data_offset: t.data_offset
-        });
-    });
-    for (const m of ours.metadata) {
-        const py = theirs.kv[m.key];
-        const ourType = m.type === "ARRAY" ? `ARRAY[${(m as unknown as { array_type?: string }).array_type ?? ""}]` : m.type;
-        expect(py === ourType || (m.type === "ARRAY" && py?.startsWith("ARRAY")), `${m.key}: ${py} vs ${ourType}`).toBe(true);
-    }
-    return ours;
-}
 
 describe("ikl gguf-dump", () => {
     let tmp = "";
@@ -169,26 +117,3 @@ describe("ikl gguf-dump", () => {
         expect(t.stderr).toMatch(/^error: .*not a GGUF file/);
     });
 });
-
-/** gguf-py reads split parts as separate files: compare part by part. */
-function expectSameAsGgufPyParts(first: string, n: number): Dump {
-    const ours = dump(first);
-    let i = 0;
-    for (let p = 0; p < n; p++) {
-        const path = first.replace("-00001-of-", `-${String(p + 1).padStart(5, "0")}-of-`);
-        const theirs = JSON.parse(python("check_gguf_py.py", [path])) as PyView;
-        for (const t of theirs.tensors) {
-            const o = ours.tensors[i++]!;
-            expect(o.file).toBe(p);
-            expect({ name: o.name, type: o.type_id, shape: o.shape, n_bytes: o.bytes, off: ours.files[p]!.data_offset + o.offset }).toEqual({
-                name: t.name,
-                type: t.type,
-                shape: t.shape,
-                n_bytes: t.n_bytes,
-                off: t.data_offset
-            });
-        }
-    }
-    expect(i).toBe(ours.tensors.length);
-    return ours;
-}
