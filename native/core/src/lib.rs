@@ -3,10 +3,13 @@
 //! Builds and tests without Node; `ikl-node` wraps it for JavaScript. Nothing here prints: results and
 //! errors are returned, logs go through the logger callback the caller installs.
 
+pub mod context;
 pub mod cpu;
 pub mod error;
 pub mod fixtures;
 pub mod gguf;
+pub mod kv;
+pub mod model;
 pub mod quant;
 pub mod tokenizer;
 

@@ -1,3 +1,5 @@
 //! CPU backend: capability tier, thread pool, kernel tables and ops.
 
+pub mod ops;
+pub mod pool;
 pub mod tier;

@@ -40,6 +40,21 @@ mod iq3_xxs;
 mod iq_lattice;
 // --- i-quant formats (end)
 
+// --- interleaved/kt/bn formats (begin)
+mod bitnet;
+mod interleave;
+mod kt;
+mod q8_kv;
+pub use table_interleaved::{repack_rows, unpack_rows};
+// --- interleaved/kt/bn formats (end)
+
+// --- iqk formats (begin)
+mod iqk_common;
+mod iqk_k;
+mod iqk_k_lo;
+mod iqk_ks;
+// --- iqk formats (end)
+
 /// Dequantize whole rows: `src` = k encoded rows (k a multiple of the interleave), `dst` = k·ne0 floats.
 pub type DequantizeFn = fn(src: &[u8], dst: &mut [f32], ne0: usize);
 /// Quantize whole rows: `src` = k·ne0 floats, `dst` = k encoded rows. `imatrix` (length ne0) weights the

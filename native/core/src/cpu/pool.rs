@@ -1,0 +1,219 @@
+//! Persistent CPU thread pool: `n_threads - 1` workers are spawned once and park between jobs; the calling
+//! thread is thread 0 and takes tasks too. A job is `n_tasks` calls of one closure; tasks are handed out by an
+//! atomic counter, so uneven tasks balance themselves. Nothing is spawned or allocated per job.
+//!
+//! Waiting is spin-then-park (ggml's threadpool idea): a worker spins briefly on the job generation counter,
+//! then sleeps on a condvar. Does not own work splitting policy: callers choose tasks (usually row chunks).
+
+use std::cell::UnsafeCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// Spins before parking (why: a decode step issues tens of jobs back to back; spinning avoids a futex wake
+/// per op, parking keeps idle pools off shared cores).
+const SPIN: u32 = 1 << 12;
+
+type Job = *const (dyn Fn(usize, usize) + Sync);
+
+struct Shared {
+    /// Incremented once per job; workers compare against the last generation they ran.
+    gen: AtomicU64,
+    job: UnsafeCell<Option<Job>>,
+    n_tasks: AtomicUsize,
+    next: AtomicUsize,
+    /// Workers that have not yet finished the current job.
+    active: AtomicUsize,
+    panicked: AtomicBool,
+    shutdown: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+// SAFETY: `job` is written only by the owner thread before `gen` is published with Release and read by
+// workers after an Acquire load of `gen`; the pointee outlives the job because `run` waits for `active == 0`.
+unsafe impl Sync for Shared {}
+unsafe impl Send for Shared {}
+
+pub struct ThreadPool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    n_threads: usize,
+}
+
+impl ThreadPool {
+    /// A pool of `n_threads` threads in total (the caller counts as one); `n_threads` is clamped to ≥ 1.
+    pub fn new(n_threads: usize) -> ThreadPool {
+        let n_threads = n_threads.max(1);
+        let shared = Arc::new(Shared {
+            gen: AtomicU64::new(0),
+            job: UnsafeCell::new(None),
+            n_tasks: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+        });
+        let workers = (1..n_threads)
+            .map(|ith| {
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("ikl-cpu-{ith}"))
+                    .spawn(move || worker(&s, ith))
+                    .map_err(|e| e.to_string())
+            })
+            .filter_map(|r| r.ok())
+            .collect::<Vec<_>>();
+        let n_threads = workers.len() + 1;
+        ThreadPool { shared, workers, n_threads }
+    }
+
+    pub fn n_threads(&self) -> usize {
+        self.n_threads
+    }
+
+    /// Run `f(task)` for every `task` in `0..n_tasks` across the pool; returns when all are done.
+    pub fn run(&self, n_tasks: usize, f: impl Fn(usize) + Sync) {
+        self.run_t(n_tasks, |task, _thread| f(task));
+    }
+
+    /// Like `run`, also passing the index (`0..n_threads`) of the executing thread, for per-thread scratch.
+    pub fn run_t(&self, n_tasks: usize, f: impl Fn(usize, usize) + Sync) {
+        if n_tasks == 0 {
+            return;
+        }
+        if self.n_threads == 1 || n_tasks == 1 {
+            for t in 0..n_tasks {
+                f(t, 0);
+            }
+            return;
+        }
+        let s = &*self.shared;
+        let obj: &(dyn Fn(usize, usize) + Sync) = &f;
+        // SAFETY: lifetime erased; the pointer is dropped from every worker's view before this function
+        // returns (we wait for `active == 0` below), so it never dangles.
+        let ptr: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize, usize) + Sync), Job>(obj) };
+        // SAFETY: no worker reads `job` until `gen` changes (published below with Release).
+        unsafe { *s.job.get() = Some(ptr) };
+        s.n_tasks.store(n_tasks, Ordering::Relaxed);
+        s.next.store(0, Ordering::Relaxed);
+        s.active.store(self.n_threads - 1, Ordering::Relaxed);
+        {
+            let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+            s.gen.fetch_add(1, Ordering::Release);
+            s.wake.notify_all();
+        }
+        let caller = catch_unwind(AssertUnwindSafe(|| take_tasks(s, obj, 0)));
+        let mut spins = 0u32;
+        while s.active.load(Ordering::Acquire) != 0 {
+            if spins < SPIN {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        if let Err(p) = caller {
+            std::panic::resume_unwind(p);
+        }
+        if s.panicked.swap(false, Ordering::Relaxed) {
+            panic!("ikl thread pool: a task panicked on a worker thread");
+        }
+    }
+}
+
+fn take_tasks(s: &Shared, f: &(dyn Fn(usize, usize) + Sync), ith: usize) {
+    let n = s.n_tasks.load(Ordering::Relaxed);
+    loop {
+        let t = s.next.fetch_add(1, Ordering::Relaxed);
+        if t >= n {
+            break;
+        }
+        f(t, ith);
+    }
+}
+
+fn worker(s: &Shared, ith: usize) {
+    let mut seen = 0u64;
+    loop {
+        let mut spins = 0u32;
+        loop {
+            if s.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            if s.gen.load(Ordering::Acquire) != seen {
+                break;
+            }
+            if spins < SPIN {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            let g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+            if s.gen.load(Ordering::Acquire) == seen && !s.shutdown.load(Ordering::Acquire) {
+                drop(s.wake.wait(g).unwrap_or_else(|e| e.into_inner()));
+            }
+        }
+        seen = s.gen.load(Ordering::Acquire);
+        // SAFETY: published before `gen` (Release/Acquire); valid until we decrement `active`.
+        if let Some(job) = unsafe { *s.job.get() } {
+            // SAFETY: see `run_t`; the closure outlives this job.
+            let f = unsafe { &*job };
+            if catch_unwind(AssertUnwindSafe(|| take_tasks(s, f, ith))).is_err() {
+                s.panicked.store(true, Ordering::Relaxed);
+            }
+        }
+        s.active.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        {
+            let _g = self.shared.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.shutdown.store(true, Ordering::Release);
+            self.shared.wake.notify_all();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// A raw pointer to an output buffer that tasks write disjoint parts of.
+#[derive(Clone, Copy)]
+pub struct SyncPtr<T>(pub *mut T);
+// SAFETY: users guarantee that concurrent tasks touch disjoint elements.
+unsafe impl<T> Send for SyncPtr<T> {}
+unsafe impl<T> Sync for SyncPtr<T> {}
+
+impl<T> SyncPtr<T> {
+    pub fn new(s: &mut [T]) -> Self {
+        SyncPtr(s.as_mut_ptr())
+    }
+    /// # Safety
+    /// `off..off+len` must lie in the original slice and not be accessed by any other task concurrently.
+    #[inline]
+    pub unsafe fn slice(self, off: usize, len: usize) -> &'static mut [T] {
+        std::slice::from_raw_parts_mut(self.0.add(off), len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn runs_every_task_once() {
+        let p = ThreadPool::new(3);
+        for n in [0usize, 1, 2, 7, 100] {
+            let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            p.run(n, |t| {
+                hits[t].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+        }
+    }
+}
