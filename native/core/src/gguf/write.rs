@@ -146,9 +146,12 @@ impl GgufWriter {
         Ok(())
     }
 
-    /// Write to `path` through `path.tmp-<pid>`, renamed when complete.
+    /// Write to `path` through `path.tmp-<pid>-<n>` (unique per call, so concurrent writers of one path in one
+    /// process cannot collide), renamed when complete.
     pub fn write_file(&self, path: &str, data: impl FnMut(usize, &mut dyn Write) -> Result<()>) -> Result<()> {
-        let tmp = format!("{path}.tmp-{}", std::process::id());
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = format!("{path}.tmp-{}-{n}", std::process::id());
         let res = (|| {
             let f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
             let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
