@@ -3,3 +3,5 @@
 pub mod ops;
 pub mod pool;
 pub mod tier;
+pub mod table;
+pub mod kernels;

@@ -1,0 +1,197 @@
+//! CPU kernel table (STYLE §1.6): per weight type, the activation quantizer and one GEMM per activation-row
+//! count 1..8, resolved once per (type, tier). The hot path is an index plus an indirect call.
+//!
+//! Types without a SIMD kernel (or the `Scalar` tier) get fallbacks built from the scalar reference
+//! (`Format::vec_dot`, `Format::quantize` of the `vec_dot_type`), which are also what the SIMD kernels are
+//! tested against (`tests/cpu_kernels.rs`).
+
+use std::sync::OnceLock;
+
+use super::kernels::{act, float as fl, kquants as kq, legacy as lg};
+use super::tier::{tier, Tier};
+use crate::quant::formats::lookup;
+use crate::quant::QType;
+
+/// `out[iy * ldo + ix] = dot(weight row ix, activation row iy)` for `ix < nx`, `iy < ny` (`ny ≤ 8`).
+/// `x`: nx weight rows of `bx` bytes each (the weight's encoding); `y`: ny activation rows of `by` bytes (the
+/// weight's `vec_dot_type` encoding); `n` = elements per row. `gemm[ny-1]` must be called with that `ny`.
+pub type GemmFn = fn(
+    n: usize,
+    x: &[u8],
+    bx: usize,
+    nx: usize,
+    y: &[u8],
+    by: usize,
+    ny: usize,
+    out: &mut [f32],
+    ldo: usize,
+);
+/// One row of `src.len()` floats → the `vec_dot_type` encoding.
+pub type QuantizeActFn = fn(src: &[f32], dst: &mut [u8]);
+
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    pub weight: QType,
+    pub act: QType,
+    pub quantize_act: QuantizeActFn,
+    pub gemm: [GemmFn; 8],
+    pub tier: Tier,
+}
+
+/// Maximum activation rows one GEMM call processes (ik `IQK_MAX_NY` for the non-repacked kernels).
+pub const MAX_NY: usize = 8;
+
+// ---------------------------------------------------------------- scalar fallbacks
+
+/// Scalar GEMM from the reference `vec_dot` of the type with ggml id `ID`.
+fn scalar_gemm<const ID: u32>(
+    n: usize,
+    x: &[u8],
+    bx: usize,
+    nx: usize,
+    y: &[u8],
+    by: usize,
+    ny: usize,
+    out: &mut [f32],
+    ldo: usize,
+) {
+    let f = QType::from_id(ID)
+        .and_then(lookup)
+        .expect("scalar_gemm instantiated for a registered type");
+    let vd = f
+        .vec_dot
+        .expect("scalar_gemm instantiated for a type with vec_dot");
+    for iy in 0..ny {
+        let yr = &y[iy * by..];
+        for ix in 0..nx {
+            out[iy * ldo + ix] = vd(n, &x[ix * bx..], yr);
+        }
+    }
+}
+
+/// Scalar activation quantizer: the reference `quantize` of the activation type with id `ID`.
+fn scalar_act<const ID: u32>(src: &[f32], dst: &mut [u8]) {
+    let f = QType::from_id(ID)
+        .and_then(lookup)
+        .expect("scalar_act instantiated for a registered type");
+    let q = f.quantize.expect("activation type with a quantizer");
+    q(src, dst, src.len(), None);
+}
+
+macro_rules! scalar_table {
+    ($q:expr; $($t:ident),* $(,)?) => {
+        match $q {
+            $( QType::$t => Some(scalar_gemm::<{ QType::$t as u32 }> as GemmFn), )*
+            _ => None,
+        }
+    };
+}
+
+fn scalar_gemm_fn(q: QType) -> Option<GemmFn> {
+    scalar_table!(q;
+        F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q6_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4,
+        IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M,
+        IQ2_K, IQ3_K, IQ4_K, IQ5_K, IQ6_K, IQ4_KS, IQ4_KSS, IQ5_KS, IQ2_KS, IQ3_KS, IQ2_KL,
+    )
+}
+
+fn scalar_act_fn(q: QType) -> Option<QuantizeActFn> {
+    Some(match q {
+        QType::Q8_0 => scalar_act::<{ QType::Q8_0 as u32 }>,
+        QType::Q8_1 => scalar_act::<{ QType::Q8_1 as u32 }>,
+        QType::Q8_K => scalar_act::<{ QType::Q8_K as u32 }>,
+        QType::F32 => scalar_act::<{ QType::F32 as u32 }>,
+        QType::F16 => scalar_act::<{ QType::F16 as u32 }>,
+        QType::BF16 => scalar_act::<{ QType::BF16 as u32 }>,
+        _ => return None,
+    })
+}
+
+// ---------------------------------------------------------------- AVX2
+
+macro_rules! ny8 {
+    ($m:ident::$f:ident) => {
+        [
+            $m::$f::<1>,
+            $m::$f::<2>,
+            $m::$f::<3>,
+            $m::$f::<4>,
+            $m::$f::<5>,
+            $m::$f::<6>,
+            $m::$f::<7>,
+            $m::$f::<8>,
+        ]
+    };
+}
+
+fn avx2_gemm(q: QType) -> Option<[GemmFn; 8]> {
+    Some(match q {
+        QType::Q8_0 => ny8!(lg::gemm_q8_0),
+        QType::Q4_0 => ny8!(lg::gemm_q4_0),
+        QType::IQ4_NL => ny8!(lg::gemm_iq4_nl),
+        QType::Q2_K => ny8!(kq::gemm_q2_k),
+        QType::Q3_K => ny8!(kq::gemm_q3_k),
+        QType::Q4_K => ny8!(kq::gemm_q4_k),
+        QType::Q5_K => ny8!(kq::gemm_q5_k),
+        QType::Q6_K => ny8!(kq::gemm_q6_k),
+        QType::IQ4_XS => ny8!(kq::gemm_iq4_xs),
+        QType::F32 => ny8!(fl::gemm_f32),
+        QType::F16 => ny8!(fl::gemm_f16),
+        QType::BF16 => ny8!(fl::gemm_bf16),
+        _ => return None,
+    })
+}
+
+fn avx2_act(q: QType) -> Option<QuantizeActFn> {
+    Some(match q {
+        QType::Q8_0 => act::quantize_q8_0,
+        QType::Q8_1 => act::quantize_q8_1,
+        QType::Q8_K => act::quantize_q8_k,
+        QType::F16 => act::quantize_f16,
+        QType::BF16 => act::quantize_bf16,
+        QType::F32 => act::quantize_f32,
+        _ => return None,
+    })
+}
+
+/// The kernels of `q` at `tier` (the SIMD entries only where that tier has them and the CPU supports it;
+/// `Avx512` uses the AVX2 kernels for now). `None` when the type has no scalar dot product.
+pub fn kernels_for_tier(q: QType, tier: Tier) -> Option<Kernels> {
+    let f = lookup(q)?;
+    f.vec_dot?;
+    let act = f.vec_dot_type;
+    let mut k = Kernels {
+        weight: q,
+        act,
+        quantize_act: scalar_act_fn(act)?,
+        gemm: [scalar_gemm_fn(q)?; 8],
+        tier: Tier::Scalar,
+    };
+    if tier >= Tier::Avx2 && super::kernels::avx2_ok() {
+        if let Some(a) = avx2_act(act) {
+            k.quantize_act = a;
+            k.tier = Tier::Avx2;
+        }
+        if let Some(g) = avx2_gemm(q) {
+            k.gemm = g;
+            k.tier = Tier::Avx2;
+        }
+    }
+    Some(k)
+}
+
+/// The kernels of `q` for this CPU's tier, resolved once per type.
+pub fn kernels(q: QType) -> Option<&'static Kernels> {
+    const SLOTS: usize = 512;
+    static TABLE: OnceLock<Vec<Option<Kernels>>> = OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        let mut v = vec![None; SLOTS];
+        for &q in crate::quant::ALL {
+            if (q.id() as usize) < SLOTS {
+                v[q.id() as usize] = kernels_for_tier(q, tier());
+            }
+        }
+        v
+    });
+    t.get(q.id() as usize)?.as_ref()
+}
