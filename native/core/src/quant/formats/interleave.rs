@@ -14,6 +14,7 @@
 //! Dequantize = unpack + the base format's dequantize; quantize = base quantize (with ik's `QHelper` weight
 //! guard where the reference uses it) + repack — exactly what ik's `quantize_*_r4` do.
 
+use super::interleave_iqk::{map_iq2_k_r4, map_iq3_k_r4, map_iq4_k_r4, map_iq4_ks_r4, map_iq5_k_r4, map_iq5_ks_r4};
 use super::Format;
 use crate::quant::QType;
 
@@ -85,13 +86,13 @@ pub(super) fn unpack_group(sp: &Spec, ne0: usize, il: &[u8], base: &mut [u8]) {
 
 /// Byte move.
 #[inline]
-fn by(m: Mv, b: usize, i: usize, n: usize) {
+pub(super) fn by(m: Mv, b: usize, i: usize, n: usize) {
     m(8 * b, 8 * i, 8 * n)
 }
 
 /// Layout A for row `k`: 4-bit weights `w` (0…31) of one 32-block whose low-nibble bit position in the base
 /// group is `lo(w)`, to the 64 bytes at `il`.
-fn layout_a(m: Mv, k: usize, il: usize, lo: &dyn Fn(usize) -> usize) {
+pub(super) fn layout_a(m: Mv, k: usize, il: usize, lo: &dyn Fn(usize) -> usize) {
     const P: [(usize, usize); 4] = [(0, 0), (16, 16), (32, 4), (48, 20)];
     for (off, w0) in P {
         for i in 0..4 {
@@ -103,7 +104,7 @@ fn layout_a(m: Mv, k: usize, il: usize, lo: &dyn Fn(usize) -> usize) {
 }
 
 /// Layout B for row `k`: 2-bit weights (0…31) at base bit `b2(w)`, to the 32 bytes at `il`.
-fn layout_b(m: Mv, k: usize, il: usize, b2: &dyn Fn(usize) -> usize) {
+pub(super) fn layout_b(m: Mv, k: usize, il: usize, b2: &dyn Fn(usize) -> usize) {
     for i in 0..4 {
         for s in 0..4 {
             m(b2(i + 4 * s), 8 * (il + 4 * k + i) + 2 * s, 2);
@@ -113,7 +114,7 @@ fn layout_b(m: Mv, k: usize, il: usize, b2: &dyn Fn(usize) -> usize) {
 }
 
 /// One extra bit per weight, `H[4k + i]` bit `s` = weight `i + order[s]`, to the 16 bytes at `il`.
-fn layout_h(m: Mv, k: usize, il: usize, order: [usize; 8], b1: &dyn Fn(usize) -> usize) {
+pub(super) fn layout_h(m: Mv, k: usize, il: usize, order: [usize; 8], b1: &dyn Fn(usize) -> usize) {
     for i in 0..4 {
         for (s, &o) in order.iter().enumerate() {
             m(b1(i + o), 8 * (il + 4 * k + i) + s, 1);
@@ -121,25 +122,25 @@ fn layout_h(m: Mv, k: usize, il: usize, order: [usize; 8], b1: &dyn Fn(usize) ->
     }
 }
 
-const H_SEQ: [usize; 8] = [0, 4, 8, 12, 16, 20, 24, 28];
-const H_Q5K: [usize; 8] = [0, 8, 4, 12, 16, 24, 20, 28];
-const H_IQ5K: [usize; 8] = [0, 8, 16, 24, 4, 12, 20, 28];
+pub(super) const H_SEQ: [usize; 8] = [0, 4, 8, 12, 16, 20, 24, 28];
+pub(super) const H_Q5K: [usize; 8] = [0, 8, 4, 12, 16, 24, 20, 28];
+pub(super) const H_IQ5K: [usize; 8] = [0, 8, 16, 24, 4, 12, 20, 28];
 
 /// N16: weight `w` (0…31) of the 16 bytes at `q` — low nibble `w < 16`.
 #[inline]
-fn n16(q: usize, w: usize) -> usize {
+pub(super) fn n16(q: usize, w: usize) -> usize {
     8 * (q + w % 16) + 4 * (w / 16)
 }
 
 /// C64: weight `e` (0…255) of 128 nibble bytes at `q`.
 #[inline]
-fn c64(q: usize, e: usize) -> usize {
+pub(super) fn c64(q: usize, e: usize) -> usize {
     8 * (q + 32 * (e / 64) + e % 32) + 4 * ((e % 64) / 32)
 }
 
 /// C32: 2-bit weight `e` (0…255) of 64 bytes at `q`.
 #[inline]
-fn c32(q: usize, e: usize) -> usize {
+pub(super) fn c32(q: usize, e: usize) -> usize {
     8 * (q + 32 * (e / 128) + e % 32) + 2 * ((e % 128) / 32)
 }
 
@@ -268,7 +269,7 @@ fn map_iq4_xs_r8(ne0: usize, rs: usize, m: Mv) {
 
 /// Bit segments (position, width) of the 6-bit scale (`min = false`) or min of 32-block `j` in the 12 packed
 /// Q4_K/Q5_K scale bytes at `s` (ggml `get_scale_min_k4`).
-fn k4_scale(s: usize, j: usize, min: bool) -> [(usize, usize); 2] {
+pub(super) fn k4_scale(s: usize, j: usize, min: bool) -> [(usize, usize); 2] {
     match (j < 4, min) {
         (true, false) => [(8 * (s + j), 6), (0, 0)],
         (true, true) => [(8 * (s + j + 4), 6), (0, 0)],
@@ -278,7 +279,7 @@ fn k4_scale(s: usize, j: usize, min: bool) -> [(usize, usize); 2] {
 }
 
 /// Scales/mins of the Q4_K_R4/Q5_K_R4 headers (scales_h @16, scales_l @32).
-fn k4_scales_r4(m: Mv, x: usize, y: usize, k: usize) {
+pub(super) fn k4_scales_r4(m: Mv, x: usize, y: usize, k: usize) {
     for ib in 0..8 {
         let is = 4 * ib + k;
         let [d0, d1] = k4_scale(x + 4, ib, false);
@@ -562,150 +563,6 @@ fn map_iq3_s_r4(ne0: usize, rs: usize, m: Mv) {
                         m(src + 4 + i, dst + 2 * s + 1, 1);
                     }
                 }
-            }
-        }
-    }
-}
-
-// ------------------------------------------------------------------ IQK family (bases implemented elsewhere)
-
-/// `extra` u16 (2 bits per 32-block) → `extra[k]`/`extra[4+k]` bit `ib`.
-fn iqk_extra(m: Mv, x: usize, y: usize, k: usize) {
-    for ib in 0..8 {
-        m(8 * (x + 2) + 2 * ib, 8 * (y + 8 + k) + ib, 1);
-        m(8 * (x + 2) + 2 * ib + 1, 8 * (y + 12 + k) + ib, 1);
-    }
-}
-
-/// Low 4-bit scale nibbles `scales_l[ib]` (base @ `xs`) → nibble `is/32` of `scales_l[is % 32]` (@ `ys`).
-fn iqk_scales_l(m: Mv, xs: usize, ys: usize, k: usize) {
-    for ib in 0..8 {
-        for h in 0..2 {
-            let is = 8 * ib + k + 4 * h;
-            m(8 * (xs + ib) + 4 * h, 8 * (ys + is % 32) + 4 * (is / 32), 4);
-        }
-    }
-}
-
-/// IQ4_K/IQ5_K high scale bits: `scales_h[ib/2] >> 4(ib%2)` (2 bits per half) → bits `2(is/16)` of
-/// `scales_h[is % 16]` (@ `ys`).
-fn iqk_scales_h2(m: Mv, xs: usize, ys: usize, k: usize) {
-    for ib in 0..8 {
-        for h in 0..2 {
-            let is = 8 * ib + k + 4 * h;
-            m(8 * (xs + ib / 2) + 4 * (ib % 2) + 2 * h, 8 * (ys + is % 16) + 2 * (is / 16), 2);
-        }
-    }
-}
-
-fn map_iq2_k_r4(ne0: usize, rs: usize, m: Mv) {
-    for ibl in 0..ne0 / 256 {
-        let y = 304 * ibl;
-        for k in 0..4 {
-            let x = k * rs + 76 * ibl;
-            by(m, x, y + 2 * k, 2);
-            iqk_extra(m, x, y, k);
-            iqk_scales_l(m, x + 4, y + 16, k);
-            for ib in 0..8 {
-                layout_b(m, k, y + 48 + 32 * ib, &|w| c32(x + 12, 32 * ib + w));
-            }
-        }
-    }
-}
-
-fn map_iq3_k_r4(ne0: usize, rs: usize, m: Mv) {
-    for ibl in 0..ne0 / 256 {
-        let y = 440 * ibl;
-        for k in 0..4 {
-            let x = k * rs + 110 * ibl;
-            by(m, x, y + 2 * k, 2);
-            iqk_extra(m, x, y, k);
-            iqk_scales_l(m, x + 6, y + 24, k);
-            for ib in 0..8 {
-                for h in 0..2 {
-                    let is = 8 * ib + k + 4 * h;
-                    m(8 * (x + 4) + 2 * ib + h, 8 * (y + 16 + is % 8) + is / 8, 1);
-                }
-                let e0 = 32 * ib;
-                layout_b(m, k, y + 56 + 32 * ib, &|w| c32(x + 14, e0 + w));
-                layout_h(m, k, y + 312 + 16 * ib, H_SEQ, &|w| {
-                    let e = e0 + w;
-                    8 * (x + 78 + e % 32) + e / 32
-                });
-            }
-        }
-    }
-}
-
-fn map_iq4_k_r4(ne0: usize, rs: usize, m: Mv) {
-    for ibl in 0..ne0 / 256 {
-        let y = 576 * ibl;
-        for k in 0..4 {
-            let x = k * rs + 144 * ibl;
-            by(m, x, y + 2 * k, 2);
-            iqk_extra(m, x, y, k);
-            iqk_scales_l(m, x + 8, y + 32, k);
-            iqk_scales_h2(m, x + 4, y + 16, k);
-            for ib in 0..8 {
-                layout_a(m, k, y + 64 + 64 * ib, &|w| n16(x + 16 + 16 * ib, w));
-            }
-        }
-    }
-}
-
-fn map_iq5_k_r4(ne0: usize, rs: usize, m: Mv) {
-    for ibl in 0..ne0 / 256 {
-        let y = 704 * ibl;
-        for k in 0..4 {
-            let x = k * rs + 176 * ibl;
-            by(m, x, y + 2 * k, 2);
-            iqk_extra(m, x, y, k);
-            iqk_scales_l(m, x + 8, y + 32, k);
-            iqk_scales_h2(m, x + 4, y + 16, k);
-            for ib in 0..8 {
-                let e0 = 32 * ib;
-                layout_a(m, k, y + 64 + 64 * ib, &|w| c64(x + 16, e0 + w));
-                layout_h(m, k, y + 576 + 16 * ib, H_IQ5K, &|w| {
-                    let e = e0 + w;
-                    8 * (x + 144 + e % 32) + e / 32
-                });
-            }
-        }
-    }
-}
-
-fn map_iq4_ks_r4(ne0: usize, rs: usize, m: Mv) {
-    for k in 0..4 {
-        by(m, k * rs, 4 * k, 4);
-    }
-    for ibl in 0..ne0 / 256 {
-        let y = 16 + 544 * ibl;
-        for k in 0..4 {
-            let x = k * rs + 4 + 136 * ibl;
-            for ib in 0..8 {
-                by(m, x + ib, y + 4 * ib + k, 1);
-                layout_a(m, k, y + 32 + 64 * ib, &|w| n16(x + 8 + 16 * ib, w));
-            }
-        }
-    }
-}
-
-fn map_iq5_ks_r4(ne0: usize, rs: usize, m: Mv) {
-    for k in 0..4 {
-        by(m, k * rs, 4 * k, 4);
-    }
-    for ibl in 0..ne0 / 256 {
-        let y = 16 + 672 * ibl;
-        for k in 0..4 {
-            let x = k * rs + 4 + 168 * ibl;
-            for ib in 0..8 {
-                by(m, x + ib, y + 4 * ib + k, 1);
-                let e0 = 32 * ib;
-                layout_a(m, k, y + 32 + 64 * ib, &|w| c64(x + 8, e0 + w));
-                layout_h(m, k, y + 544 + 16 * ib, H_IQ5K, &|w| {
-                    let e = e0 + w;
-                    8 * (x + 136 + e % 32) + e / 32
-                });
             }
         }
     }

@@ -43,6 +43,7 @@ mod iq_lattice;
 // --- interleaved/kt/bn formats (begin)
 mod bitnet;
 mod interleave;
+mod interleave_iqk;
 mod kt;
 mod q8_kv;
 pub use table_interleaved::{repack_rows, unpack_rows};
