@@ -4,6 +4,7 @@
 // the engine on first use, so `ikl --help` and `ikl <cmd> --help` work without it. [changesets/shadcn index.ts]
 import { Command, CommanderError, Help, Option } from "commander";
 import { ggufDumpCommand } from "./commands/gguf-dump.js";
+import { runCommand } from "./commands/run.js";
 import { IklError } from "./engine/errors.js";
 import { nativeAddonPath, systemInfo } from "./engine/index.js";
 import { legacyAliasFor, rewriteLegacyArgs } from "./options/legacy.js";
@@ -13,7 +14,7 @@ declare const IKL_VERSION: string | undefined; // defined by scripts/build-ts.mj
 const VERSION = typeof IKL_VERSION === "string" ? IKL_VERSION : "0.0.0-dev";
 
 /** Every working subcommand; adding one is one line here. */
-const COMMANDS: (() => Command)[] = [ggufDumpCommand];
+const COMMANDS: (() => Command)[] = [runCommand, ggufDumpCommand];
 
 const EXIT = { ok: 0, runtime: 1, usage: 2, internal: 70, sigint: 130 } as const;
 
@@ -74,6 +75,7 @@ function report(e: unknown, verbose: boolean): number {
         return EXIT.usage; // message already printed by outputError (or help, for a bare `ikl`)
     }
     const ikl = e instanceof IklError ? e : undefined;
+    if (ikl?.kind === "interrupted") return EXIT.sigint; // the command already printed its partial output
     const message = e instanceof Error ? e.message : String(e);
     process.stderr.write(`${err.red(`error: ${message}`)}\n`);
     if (ikl?.hint !== undefined) process.stderr.write(`${err.dim(ikl.hint)}\n`);

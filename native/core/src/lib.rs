@@ -11,6 +11,7 @@ pub mod gguf;
 pub mod kv;
 pub mod model;
 pub mod quant;
+pub mod quantize;
 pub mod sample;
 pub mod tokenizer;
 
@@ -18,4 +19,4 @@ pub use error::{Error, Result};
 
 /// Version of the contract between `ikl-node` and the TypeScript side (`src/engine/native.ts`).
 /// Bump it whenever an export's signature or a returned object's shape changes.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;

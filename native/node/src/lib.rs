@@ -1,10 +1,14 @@
 //! ikl-node: the N-API face of ikl-core. Argument conversion only — no math, no printing.
 //!
-//! Exports (the contract is `src/engine/native.ts`): `abiVersion`, `systemInfo`, `qtypes`, `inspectGguf`.
+//! Exports (the contract is `src/engine/native.ts`): `abiVersion`, `systemInfo`, `qtypes`, `inspectGguf`,
+//! `makeFixture`, `fixtureNames`, and the classes `Model`, `Context`, `Sampler` (model.rs, context.rs, sampler.rs).
 //! Every export catches panics; long work runs on libuv workers (`AsyncTask`), never on the JS thread.
 
+mod context;
 mod errors;
 mod inspect;
+mod model;
+mod sampler;
 
 use napi::bindgen_prelude::*;
 use napi::Env;

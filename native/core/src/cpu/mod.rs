@@ -1,5 +1,6 @@
 //! CPU backend: capability tier, thread pool, kernel tables and ops.
 
+pub mod attn;
 pub mod ops;
 pub mod pool;
 pub mod tier;

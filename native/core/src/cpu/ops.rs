@@ -2,14 +2,15 @@
 //! freq scaling, YaRN, per-frequency factors), softmax, SwiGLU, add, get_rows and the quantized matmul.
 //!
 //! Numerics mirror ggml's CPU ops @ 8337e4cd (`ggml/src/ggml.c`: `ggml_compute_forward_rms_norm_f32`,
-//! `rope_yarn`, `ggml_rope_yarn_corr_dims`, `ggml_vec_soft_max_f32`). The matmul follows ggml's plan: quantize
-//! the activation rows to the weight's `vec_dot_type` once, then one `vec_dot` per (weight row, activation
-//! row), threaded over weight-row chunks. Kernels come from the format table resolved at load
-//! (`quant::formats::lookup`); this file never matches on a type in the hot path.
+//! `rope_yarn`, `ggml_rope_yarn_corr_dims`, `ggml_vec_soft_max_f32`). The matmul follows ik's plan
+//! (`iqk_mul_mat`): quantize the activation rows to the weight's `vec_dot_type` once (`Kernels::quantize_act`),
+//! then `gemm[ny-1]` over tiles of up to 8 activation rows, threaded over weight-row chunks. Kernels come from
+//! the kernel table resolved at load (`cpu/table.rs`); this file never matches on a type in the hot path.
 
 use crate::cpu::pool::{SyncPtr, ThreadPool};
-use crate::cpu::tier::{tier, Tier};
-use crate::quant::formats::{Format, VecDotFn};
+use crate::cpu::table::{self, Kernels, MAX_NY};
+use crate::cpu::tier::Tier;
+use crate::quant::formats::{lookup, Format};
 use crate::quant::QType;
 
 /// RMSNorm of each row of `x` (rows of `w.len()`), scaled by `w`, into `out`. Sum of squares in f64 as ggml.
@@ -154,7 +155,7 @@ pub fn rope_row(x: &mut [f32], head_dim: usize, mode: RopeMode, n_rot: usize, ca
     }
 }
 
-/// A 2-D weight resolved at load: encoded rows in the mmap plus its format table entries.
+/// A 2-D weight resolved at load: encoded rows in the mmap plus its kernel-table entry (`cpu/table.rs`).
 #[derive(Clone, Copy)]
 pub struct QMatrix {
     pub data: &'static [u8],
@@ -163,88 +164,35 @@ pub struct QMatrix {
     /// Rows (output features).
     pub ne1: usize,
     pub row_bytes: usize,
+    /// Scalar reference of the weight type (dequantize for get_rows).
     pub fmt: &'static Format,
-    /// Format of the activation type (`fmt.vec_dot_type`): its `quantize` encodes activation rows.
+    /// Format of the activation type (`fmt.vec_dot_type`); `std::ptr::eq` on it tells whether two weights can
+    /// share one encoded activation.
     pub act: &'static Format,
     pub act_row_bytes: usize,
-    /// The dot product used by `matmul_q`: a tier kernel from `fast_vec_dot`, else the format's scalar one.
-    pub dot: VecDotFn,
+    /// `quantize_act` + `gemm[ny-1]` for this weight type at the CPU's tier (scalar twins under
+    /// `IKL_CPU_TIER=scalar`), resolved once at load.
+    pub k: &'static Kernels,
 }
 
-/// SIMD dot products for the plain float types, chosen once per weight at load (STYLE §2 rule 4); the
-/// scalar twins are the formats' `vec_dot` (`quant/formats/float.rs`). `None`: use the scalar one.
-pub fn fast_vec_dot(q: QType) -> Option<VecDotFn> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if tier() >= Tier::Avx2 {
-            return match q {
-                QType::F32 => Some(x86::dot_f32),
-                QType::F16 => Some(x86::dot_f16),
-                _ => None,
-            };
-        }
-    }
-    let _ = q;
-    None
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use std::arch::x86_64::*;
-
-    #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        _mm_cvtss_f32(s)
+impl QMatrix {
+    /// Bind `data` (`ne1` rows of `ne0` elements of type `q`) to its format and kernels. `None` when the type
+    /// has no CPU dot product or the rows are not whole blocks; `data` must hold at least `ne1` rows.
+    pub fn new(data: &'static [u8], q: QType, ne0: usize, ne1: usize) -> Option<QMatrix> {
+        let fmt = lookup(q)?;
+        let k = table::kernels(q)?;
+        let act = lookup(k.act)?;
+        let row_bytes = q.row_size(ne0 as u64)? as usize;
+        let act_row_bytes = k.act.row_size(ne0 as u64)? as usize;
+        (data.len() >= row_bytes * ne1).then_some(QMatrix { data, ne0, ne1, row_bytes, fmt, act, act_row_bytes, k })
     }
 
-    pub fn dot_f32(n: usize, x: &[u8], y: &[u8]) -> f32 {
-        assert!(x.len() >= n * 4 && y.len() >= n * 4);
-        // SAFETY: selected only when the CPU has AVX2+FMA (tier check); lengths checked above.
-        unsafe { dot_f32_avx2(n, x.as_ptr() as *const f32, y.as_ptr() as *const f32) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot_f32_avx2(n: usize, x: *const f32, y: *const f32) -> f32 {
-        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut i = 0;
-        while i + 16 <= n {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x.add(i)), _mm256_loadu_ps(y.add(i)), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x.add(i + 8)), _mm256_loadu_ps(y.add(i + 8)), a1);
-            i += 16;
-        }
-        let mut s = hsum(_mm256_add_ps(a0, a1));
-        while i < n {
-            s += *x.add(i) * *y.add(i);
-            i += 1;
-        }
-        s
-    }
-
-    pub fn dot_f16(n: usize, x: &[u8], y: &[u8]) -> f32 {
-        assert!(x.len() >= n * 2 && y.len() >= n * 2);
-        // SAFETY: selected only when the CPU has AVX2+FMA+F16C (tier check); lengths checked above.
-        unsafe { dot_f16_avx2(n, x.as_ptr() as *const u16, y.as_ptr() as *const u16) }
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn dot_f16_avx2(n: usize, x: *const u16, y: *const u16) -> f32 {
-        let ld = |p: *const u16| _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
-        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut i = 0;
-        while i + 16 <= n {
-            a0 = _mm256_fmadd_ps(ld(x.add(i)), ld(y.add(i)), a0);
-            a1 = _mm256_fmadd_ps(ld(x.add(i + 8)), ld(y.add(i + 8)), a1);
-            i += 16;
-        }
-        let mut s = hsum(_mm256_add_ps(a0, a1));
-        while i < n {
-            s += crate::quant::convert::f16_to_f32(*x.add(i)) * crate::quant::convert::f16_to_f32(*y.add(i));
-            i += 1;
-        }
-        s
+    /// The same weight with the kernels of `tier` (tests and benches compare tiers inside one process).
+    /// Leaks one small `Kernels` per call: not for the hot path.
+    pub fn with_tier(mut self, tier: Tier) -> Option<QMatrix> {
+        let k = table::kernels_for_tier(self.fmt.qtype, tier)?;
+        self.k = Box::leak(Box::new(k));
+        Some(self)
     }
 }
 
@@ -254,40 +202,56 @@ pub fn get_row(m: &QMatrix, idx: usize, out: &mut [f32]) {
     (m.fmt.dequantize)(r, out, m.ne0);
 }
 
-/// Encode `n_rows` activation rows of `x` into `scratch` in `m`'s activation type, in parallel over rows.
-/// Returns the encoded bytes (`n_rows × act_row_bytes`).
+/// Encode `n_rows` activation rows of `x` into `scratch` in `m`'s activation type (`Kernels::quantize_act`),
+/// in parallel over rows. Returns the encoded bytes (`n_rows × act_row_bytes`).
 pub fn quantize_act<'a>(pool: &ThreadPool, m: &QMatrix, x: &[f32], n_rows: usize, scratch: &'a mut [u8]) -> &'a [u8] {
     let (k, rb) = (m.ne0, m.act_row_bytes);
-    let quant = m.act.quantize.expect("activation type without quantize (checked at load)");
+    let quant = m.k.quantize_act;
     let dst = SyncPtr::new(&mut scratch[..n_rows * rb]);
     pool.run(n_rows, |r| {
         // SAFETY: each task writes its own row `r` of `scratch`.
         let d = unsafe { dst.slice(r * rb, rb) };
-        quant(&x[r * k..(r + 1) * k], d, k, None);
+        quant(&x[r * k..(r + 1) * k], d);
     });
     &scratch[..n_rows * rb]
 }
 
-/// Weight rows per task (why: enough work per task to amortise the atomic hand-out, small enough to balance).
-const ROWS_PER_TASK: usize = 16;
+/// Most weight rows per task; also the width of the on-stack output tile (8 × 64 f32 = 2 KiB).
+const MAX_ROWS_PER_TASK: usize = 64;
+/// Target weight bytes per task (why: a chunk stays in L1/L2 while all activation tiles stream past it, as
+/// ggml's chunking; smaller chunks also balance better on the 2-thread decode path).
+const TASK_BYTES: usize = 16 << 10;
+
+/// Weight rows per task for `m` with `n_threads` threads: about `TASK_BYTES` of weights, at least 4 tasks per
+/// thread when the matrix allows it, between 1 and `MAX_ROWS_PER_TASK`.
+fn rows_per_task(m: &QMatrix, n_threads: usize) -> usize {
+    let by_cache = (TASK_BYTES / m.row_bytes.max(1)).max(1);
+    let by_balance = m.ne1.div_ceil(4 * n_threads).max(1);
+    by_cache.min(by_balance).clamp(1, MAX_ROWS_PER_TASK)
+}
 
 /// `out[j][r] = W[r] · x[j]` for `n_rows` activation rows already encoded by `quantize_act`; `out` has rows of
-/// `m.ne1`. Threads take chunks of weight rows and sweep all activation rows (weights stay in cache).
+/// `m.ne1`. Threads take chunks of weight rows; each chunk sweeps the activation rows in tiles of up to
+/// `MAX_NY` through `gemm[ny-1]` (the weight block is unpacked once per tile), into an on-stack tile that is
+/// then copied to `out` (no allocation, no aliasing between tasks).
 pub fn matmul_q(pool: &ThreadPool, m: &QMatrix, xq: &[u8], n_rows: usize, out: &mut [f32]) {
-    let vec_dot = m.dot;
     let (n_out, k, rb, arb) = (m.ne1, m.ne0, m.row_bytes, m.act_row_bytes);
-    debug_assert!(out.len() >= n_rows * n_out && xq.len() >= n_rows * arb);
+    assert!(out.len() >= n_rows * n_out && xq.len() >= n_rows * arb, "matmul_q: buffers too small");
+    let gemm = &m.k.gemm;
+    let chunk = rows_per_task(m, pool.n_threads());
     let dst = SyncPtr::new(&mut out[..n_rows * n_out]);
-    let n_tasks = n_out.div_ceil(ROWS_PER_TASK);
-    pool.run(n_tasks, |t| {
-        let r0 = t * ROWS_PER_TASK;
-        let r1 = (r0 + ROWS_PER_TASK).min(n_out);
-        for j in 0..n_rows {
-            let y = &xq[j * arb..(j + 1) * arb];
-            // SAFETY: task t owns columns r0..r1 of every output row.
-            let o = unsafe { dst.slice(j * n_out + r0, r1 - r0) };
-            for (r, oo) in (r0..r1).zip(o.iter_mut()) {
-                *oo = vec_dot(k, &m.data[r * rb..(r + 1) * rb], y);
+    pool.run(n_out.div_ceil(chunk), |t| {
+        let r0 = t * chunk;
+        let nx = chunk.min(n_out - r0);
+        let x = &m.data[r0 * rb..(r0 + nx) * rb];
+        let mut tile = [0.0f32; MAX_NY * MAX_ROWS_PER_TASK];
+        for j0 in (0..n_rows).step_by(MAX_NY) {
+            let ny = MAX_NY.min(n_rows - j0);
+            gemm[ny - 1](k, x, rb, nx, &xq[j0 * arb..(j0 + ny) * arb], arb, ny, &mut tile[..ny * nx], nx);
+            for iy in 0..ny {
+                // SAFETY: task t owns columns r0..r0+nx of every output row.
+                let o = unsafe { dst.slice((j0 + iy) * n_out + r0, nx) };
+                o.copy_from_slice(&tile[iy * nx..(iy + 1) * nx]);
             }
         }
     });
@@ -302,24 +266,6 @@ pub fn matmul(pool: &ThreadPool, m: &QMatrix, x: &[f32], n_rows: usize, scratch:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fast_float_dots_match_scalar_twins() {
-        use crate::quant::formats::lookup;
-        for q in [QType::F32, QType::F16] {
-            let (Some(fast), Some(f)) = (fast_vec_dot(q), lookup(q)) else { continue };
-            for n in [1usize, 15, 16, 33, 256] {
-                let x: Vec<f32> = (0..n).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.25).collect();
-                let y: Vec<f32> = (0..n).map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.5).collect();
-                let rb = q.row_size(n as u64).unwrap() as usize;
-                let (mut xb, mut yb) = (vec![0u8; rb], vec![0u8; rb]);
-                (f.quantize.unwrap())(&x, &mut xb, n, None);
-                (f.quantize.unwrap())(&y, &mut yb, n, None);
-                let (a, b) = (fast(n, &xb, &yb), (f.vec_dot.unwrap())(n, &xb, &yb));
-                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{q:?} n={n}: {a} vs {b}");
-            }
-        }
-    }
 
     #[test]
     fn softmax_sums_to_one_and_masks() {

@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-/// Spins before parking (why: a decode step issues tens of jobs back to back; spinning avoids a futex wake
-/// per op, parking keeps idle pools off shared cores).
-const SPIN: u32 = 1 << 12;
+/// Spins before parking (why: a decode step issues ~10 jobs per layer back to back with short single-thread
+/// gaps (norms, RoPE) between them; at 4096 spins (a few µs) workers parked between ops and every job paid a
+/// futex wake (~20–50 µs on shared cores). 2^18 `spin_loop`s is ~1 ms: covers any gap inside a forward pass,
+/// while an idle pool still parks quickly on the scale of a user's pause).
+const SPIN: u32 = 1 << 18;
 
 type Job = *const (dyn Fn(usize, usize) + Sync);
 
@@ -27,6 +29,9 @@ struct Shared {
     active: AtomicUsize,
     panicked: AtomicBool,
     shutdown: AtomicBool,
+    /// Workers parked (or about to park) on `wake`; `run_t` takes the lock and notifies only when non-zero,
+    /// so the hot path is one atomic increment per job, no syscall.
+    sleepers: AtomicUsize,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -54,6 +59,7 @@ impl ThreadPool {
             active: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
+            sleepers: AtomicUsize::new(0),
             lock: Mutex::new(()),
             wake: Condvar::new(),
         });
@@ -101,9 +107,11 @@ impl ThreadPool {
         s.n_tasks.store(n_tasks, Ordering::Relaxed);
         s.next.store(0, Ordering::Relaxed);
         s.active.store(self.n_threads - 1, Ordering::Relaxed);
-        {
+        // SeqCst pairs with the worker's `sleepers` increment then `gen` re-check: either it sees the new
+        // generation or we see it sleeping (and its check runs under the lock we take to notify).
+        s.gen.fetch_add(1, Ordering::SeqCst);
+        if s.sleepers.load(Ordering::SeqCst) != 0 {
             let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-            s.gen.fetch_add(1, Ordering::Release);
             s.wake.notify_all();
         }
         let caller = catch_unwind(AssertUnwindSafe(|| take_tasks(s, obj, 0)));
@@ -153,9 +161,12 @@ fn worker(s: &Shared, ith: usize) {
                 continue;
             }
             let g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-            if s.gen.load(Ordering::Acquire) == seen && !s.shutdown.load(Ordering::Acquire) {
+            s.sleepers.fetch_add(1, Ordering::SeqCst);
+            if s.gen.load(Ordering::SeqCst) == seen && !s.shutdown.load(Ordering::Acquire) {
                 drop(s.wake.wait(g).unwrap_or_else(|e| e.into_inner()));
             }
+            s.sleepers.fetch_sub(1, Ordering::SeqCst);
+            spins = 0;
         }
         seen = s.gen.load(Ordering::Acquire);
         // SAFETY: published before `gen` (Release/Acquire); valid until we decrement `active`.

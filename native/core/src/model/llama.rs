@@ -6,10 +6,11 @@
 //! scales (all rejected at load with `Error::Unsupported`), CUDA.
 
 use crate::cpu::ops::{self, QMatrix, RopeMode, RopeParams};
-use crate::cpu::pool::{SyncPtr, ThreadPool};
+use crate::cpu::pool::ThreadPool;
 use crate::error::{Error, Result};
 use crate::gguf::{GgufModel, TensorInfo};
 use crate::kv::KvCache;
+use crate::model::blocks;
 use crate::model::hparams::Keys;
 use crate::quant::formats::lookup;
 
@@ -166,13 +167,7 @@ fn matrix(g: &GgufModel, name: &str, ne0: usize, ne1: usize) -> Result<QMatrix> 
     let t = find(g, name)?;
     check_shape(t, &[ne0 as u64, ne1 as u64])?;
     let unsupported = |why: &str| Error::Unsupported { what: format!("tensor {name} of type {}: {why}", t.qtype.name()) };
-    let fmt = lookup(t.qtype).ok_or_else(|| unsupported("no CPU format"))?;
-    if fmt.vec_dot.is_none() {
-        return Err(unsupported("no dot product"));
-    }
-    let act = lookup(fmt.vec_dot_type).filter(|a| a.quantize.is_some()).ok_or_else(|| unsupported("activation type has no quantizer"))?;
     let row_bytes = t.qtype.row_size(ne0 as u64).ok_or_else(|| unsupported("row size not a whole number of blocks"))? as usize;
-    let act_row_bytes = fmt.vec_dot_type.row_size(ne0 as u64).ok_or_else(|| unsupported("activation row not a whole number of blocks"))? as usize;
     let data = g.tensor_data(t);
     if data.len() < row_bytes * ne1 {
         return Err(Error::Invalid { what: format!("tensor {name}: {} bytes of data, need {}", data.len(), row_bytes * ne1) });
@@ -180,12 +175,8 @@ fn matrix(g: &GgufModel, name: &str, ne0: usize, ne1: usize) -> Result<QMatrix> 
     // SAFETY: the slice points into the model's mmap, which `Model` owns next to these weights and never
     // unmaps before dropping them; QMatrix values are only used while the Model is alive.
     let data: &'static [u8] = unsafe { std::mem::transmute::<&[u8], &'static [u8]>(data) };
-    let dot = match (ops::fast_vec_dot(t.qtype), fmt.vec_dot) {
-        (Some(f), _) if fmt.vec_dot_type == t.qtype => f,
-        (_, Some(f)) => f,
-        (_, None) => return Err(unsupported("no dot product")),
-    };
-    Ok(QMatrix { data, ne0, ne1, row_bytes, fmt, act, act_row_bytes, dot })
+    // Kernel table entry (quantize_act + gemm per NY), resolved once here (STYLE §2 rule 4).
+    QMatrix::new(data, t.qtype, ne0, ne1).ok_or_else(|| unsupported("no CPU kernels (dot product or activation quantizer)"))
 }
 
 impl Weights {
@@ -336,11 +327,9 @@ impl Llama {
                 let rc = &a.rope[i * hp.n_rot..(i + 1) * hp.n_rot];
                 ops::rope_row(&mut a.q[i * nq..(i + 1) * nq], dk, rope.mode, hp.n_rot, rc);
                 ops::rope_row(&mut a.k[i * nkv..(i + 1) * nkv], dk, rope.mode, hp.n_rot, rc);
-                let c = a.cells[i];
-                kv.k[il].write(c * kv.n_embd_k, &a.k[i * nkv..(i + 1) * nkv]);
-                kv.v[il].write(c * kv.n_embd_v, &a.v[i * hp.n_head_kv * dv..(i + 1) * hp.n_head_kv * dv]);
+                kv.write(il, a.cells[i], &a.k[i * nkv..(i + 1) * nkv], &a.v[i * hp.n_head_kv * dv..(i + 1) * hp.n_head_kv * dv]);
             }
-            attention(pool, hp, kv, il, &a.q, ub, kq_scale, &mut a.scores, &mut a.att);
+            blocks::attn::attention(pool, kv, il, &a.q[..n * nq], ub.pos, ub.seq, kq_scale, &mut a.att[..n * hp.n_head * dv]);
             ops::matmul(pool, &l.wo, &a.att, n, &mut a.actq, &mut a.tmp); // [n, n_embd]
             ops::add(&mut a.x[..n * d], &a.tmp[..n * d]);
             ops::rmsnorm(&a.x[..n * d], &l.ffn_norm, hp.eps, &mut a.xn[..n * d]);
@@ -366,35 +355,4 @@ impl Llama {
         ops::matmul(pool, &self.w.output, &a.xn, no, &mut a.actq, &mut a.logits); // [no, n_vocab]
         Ok(())
     }
-}
-
-/// Masked softmax attention of every (token, head) pair over cells `0..n_kv`, GQA head `h / (H / H_kv)`.
-#[allow(clippy::too_many_arguments)]
-fn attention(pool: &ThreadPool, hp: &Hparams, kv: &KvCache, il: usize, q: &[f32], ub: &Ubatch, kq_scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    let (dk, dv, nh) = (hp.head_dim_k, hp.head_dim_v, hp.n_head);
-    let group = hp.n_head / hp.n_head_kv;
-    let n_kv = kv.cells.n_kv();
-    let n_ctx = kv.cells.n_ctx();
-    let (kb, vb) = (&kv.k[il], &kv.v[il]);
-    let sc = SyncPtr::new(scores);
-    let dst = SyncPtr::new(out);
-    pool.run_t(ub.tokens.len() * nh, |task, th| {
-        let (i, h) = (task / nh, task % nh);
-        let hkv = h / group;
-        let (seq, pos) = (ub.seq[i] as usize, ub.pos[i]);
-        let qh = &q[(i * nh + h) * dk..(i * nh + h + 1) * dk];
-        // SAFETY: thread `th` owns row `th` of the scores scratch; task owns its output head slice.
-        let s = unsafe { sc.slice(th * n_ctx, n_kv) };
-        let o = unsafe { dst.slice((i * nh + h) * dv, dv) };
-        for (c, sv) in s.iter_mut().enumerate() {
-            *sv = if kv.cells.visible(c, seq, pos) { kq_scale * kb.dot(c * kv.n_embd_k + hkv * dk, qh) } else { f32::NEG_INFINITY };
-        }
-        ops::softmax(s);
-        o.fill(0.0);
-        for (c, &p) in s.iter().enumerate() {
-            if p != 0.0 {
-                vb.axpy(c * kv.n_embd_v + hkv * dv, p, o);
-            }
-        }
-    });
 }

@@ -1,6 +1,7 @@
 //! Models: the architecture is read from `general.architecture` and mapped to its file (one per
 //! architecture, STYLE §1.7). `Model` owns the GGUF mapping and the weights that point into it.
 
+pub mod blocks;
 pub mod hparams;
 pub mod llama;
 

@@ -1,0 +1,142 @@
+//! `Model`: a loaded GGUF (weights mmapped in ikl-core) plus its vocabulary. `open` runs on a libuv worker;
+//! tokenize / detokenize / tokenToPiece are sync (cheap, per prompt or per streamed token; STYLE §1.4).
+//! Holds `Arc`s only: contexts keep their own clone of the core model, so `close()` never frees weights a
+//! context still uses. Not here: placement plans and CUDA upload (no CUDA backend yet).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ikl_core::model::{Model as CoreModel, Net};
+use ikl_core::tokenizer::Vocab;
+use napi::bindgen_prelude::*;
+use napi::Env;
+use napi_derive::napi;
+use serde_json::{json, Value as Json};
+
+use crate::errors::{guarded, js_error, Failure};
+
+pub struct Loaded {
+    pub model: Arc<CoreModel>,
+    pub vocab: Vocab,
+    pub meta: Json,
+}
+
+#[napi(object)]
+pub struct OpenOptions {
+    /// Accepted for the reference's `--no-mmap`; the engine always maps the file (weights never copy).
+    pub use_mmap: Option<bool>,
+    /// Threads for loading (reserved: loading is a single mmap today).
+    pub threads: Option<u32>,
+}
+
+#[napi]
+pub struct Model {
+    inner: Option<Arc<Loaded>>,
+}
+
+impl Model {
+    pub(crate) fn loaded(&self) -> std::result::Result<Arc<Loaded>, Failure> {
+        self.inner.clone().ok_or_else(|| Failure { code: "IKL_E_INVALID", message: "model is closed".into() })
+    }
+}
+
+fn describe(m: &CoreModel, vocab: &Vocab) -> Json {
+    let Net::Llama(l) = &m.net;
+    let hp = &l.hp;
+    let mut types: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut n_params: u64 = 0;
+    for t in &m.gguf.tensors {
+        *types.entry(t.qtype.name()).or_default() += 1;
+        n_params += t.n_elements();
+    }
+    let eog: Vec<u32> = (0..vocab.n_tokens() as u32).filter(|&i| vocab.is_eog(i)).collect();
+    let s = |k: &str| m.gguf.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    json!({
+        "arch": s("general.architecture"),
+        "name": s("general.name"),
+        "nVocab": hp.n_vocab,
+        "nCtxTrain": hp.n_ctx_train,
+        "nEmbd": hp.n_embd,
+        "nLayer": hp.n_layer,
+        "nHead": hp.n_head,
+        "nHeadKv": hp.n_head_kv,
+        "nParams": n_params,
+        "sizeBytes": m.gguf.file_size(),
+        "types": types,
+        "chatTemplate": s("tokenizer.chat_template"),
+        "bos": vocab.bos(),
+        "eos": vocab.eos(),
+        "eot": vocab.eot(),
+        "eog": eog,
+        "addBos": vocab.add_bos(),
+        "vocabType": format!("{:?}", vocab.kind()).to_lowercase(),
+    })
+}
+
+pub struct OpenTask {
+    path: String,
+}
+
+impl Task for OpenTask {
+    type Output = std::result::Result<Arc<Loaded>, Failure>;
+    type JsValue = Model;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(guarded(|| {
+            let model = CoreModel::open(&self.path)?;
+            let vocab = Vocab::from_gguf(model.gguf.header())?;
+            let meta = describe(&model, &vocab);
+            Ok(Arc::new(Loaded { model: Arc::new(model), vocab, meta }))
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, out: Self::Output) -> Result<Model> {
+        out.map(|l| Model { inner: Some(l) }).map_err(|f| js_error(&env, f))
+    }
+}
+
+#[napi]
+impl Model {
+    /// Map and load a GGUF model on a worker thread.
+    #[napi(ts_return_type = "Promise<Model>")]
+    pub fn open(path: String, opts: Option<OpenOptions>) -> AsyncTask<OpenTask> {
+        let _ = opts;
+        AsyncTask::new(OpenTask { path })
+    }
+
+    /// Architecture, sizes, type histogram, chat template and special tokens (see `ModelMeta` in native.ts).
+    #[napi(ts_return_type = "ModelMeta")]
+    pub fn meta(&self, env: Env) -> Result<Json> {
+        self.loaded().map(|l| l.meta.clone()).map_err(|f| js_error(&env, f))
+    }
+
+    /// `llama_tokenize(text, add_special, parse_special)`.
+    #[napi]
+    pub fn tokenize(&self, env: Env, text: String, add_special: bool, parse_special: bool) -> Result<Uint32Array> {
+        let l = self.loaded().map_err(|f| js_error(&env, f))?;
+        guarded(|| Ok(l.vocab.tokenize(&text, add_special, parse_special))).map(Uint32Array::new).map_err(|f| js_error(&env, f))
+    }
+
+    /// Bytes of one token (may end inside a UTF-8 character); `special` renders control tokens.
+    #[napi]
+    pub fn token_to_piece(&self, env: Env, id: u32, special: Option<bool>) -> Result<Uint8Array> {
+        let l = self.loaded().map_err(|f| js_error(&env, f))?;
+        guarded(|| Ok(l.vocab.token_to_piece(id, special.unwrap_or(false)))).map(Uint8Array::new).map_err(|f| js_error(&env, f))
+    }
+
+    /// `llama_detokenize(ids, remove_special, unparse_special)` as bytes.
+    #[napi]
+    pub fn detokenize(&self, env: Env, ids: Uint32Array, remove_special: Option<bool>, unparse_special: Option<bool>) -> Result<Uint8Array> {
+        let l = self.loaded().map_err(|f| js_error(&env, f))?;
+        let ids = ids.to_vec();
+        guarded(|| Ok(l.vocab.detokenize(&ids, remove_special.unwrap_or(false), unparse_special.unwrap_or(false))))
+            .map(Uint8Array::new)
+            .map_err(|f| js_error(&env, f))
+    }
+
+    /// Drop this handle's reference; contexts created from it keep the weights alive until they are gone.
+    #[napi]
+    pub fn close(&mut self) {
+        self.inner = None;
+    }
+}
