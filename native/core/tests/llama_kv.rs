@@ -24,9 +24,8 @@ fn model() -> Arc<Model> {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("llama-tiny-f16-kv.gguf");
     if !path.exists() {
         let o = FixtureOptions { ftype: FixtureType::F16, vocab_dir: root().join("node_modules/@lenml"), ..FixtureOptions::default() };
-        let tmp = path.with_extension("tmp");
-        write_model("llama-tiny", &o, tmp.to_str().unwrap()).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
+        // write_model goes through a unique temporary file and a rename, so parallel tests cannot collide.
+        write_model("llama-tiny", &o, path.to_str().unwrap()).unwrap();
     }
     Arc::new(Model::open(path.to_str().unwrap()).unwrap())
 }

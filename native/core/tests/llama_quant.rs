@@ -55,7 +55,7 @@ fn perplexity(path: &str) -> Vec<f64> {
     let model = Arc::new(Model::open(path).unwrap());
     let p = ContextParams { n_ctx, n_batch: n_ctx, n_ubatch: n_ctx, threads: 2, ..ContextParams::default() };
     let mut c = Context::new(model, p).unwrap();
-    let n_chunk = if cfg!(debug_assertions) { 1 } else { tokens.len() / n_ctx };
+    let n_chunk = tokens.len() / n_ctx;
     let (first, pos, seq) = (n_ctx / 2, (0..n_ctx as i32).collect::<Vec<_>>(), vec![0i32; n_ctx]);
     let (mut nll, mut count, mut out, mut ppl) = (0.0f64, 0usize, vec![0.0f64; n_ctx], Vec::new());
     for ch in 0..n_chunk {
