@@ -12,6 +12,7 @@ import { withContextOptions, parseContextOptions, type ContextOptions } from "..
 import { withModelOptions, parseModelOptions, type ModelOptions } from "../options/model.js";
 import { intInRange } from "../options/parsers.js";
 import { withSamplingOptions, parseSamplingOptions, type SamplingOptions } from "../options/sampling.js";
+import { refuseUnsupported } from "../options/support.js";
 
 export interface RunOptions {
     model: ModelOptions;
@@ -81,6 +82,7 @@ async function run(o: RunOptions): Promise<void> {
     timings.loadMs = performance.now() - timings.startMs;
     process.stderr.write(`${modelCard(model, o.model.model, ctx.nCtx)}\n`);
     if (!o.model.mmap || o.model.mlock) process.stderr.write("note: --no-mmap/--mlock are accepted; the engine always maps the model read-only\n");
+    if (o.model.threadsBatch !== o.model.threads) process.stderr.write("note: -tb is accepted; batches use the -t thread pool for now\n");
     const s = o.sampling;
     const sampler = Sampler.create({ temp: s.temp, topK: s.topK, topP: s.topP, minP: s.minP, typicalP: s.typical, repeatPenalty: s.repeatPenalty,
         repeatLastN: s.repeatLastN === -1 ? ctx.nCtx : s.repeatLastN, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty, seed: s.seed });
@@ -116,7 +118,7 @@ export function runCommand(): Command {
     withModelOptions(cmd);
     withContextOptions(cmd);
     withSamplingOptions(cmd);
-    return cmd
+    return refuseUnsupported(cmd)
         .addHelpText("after", ["", "Examples:", '  ikl run -m model.gguf -p "Once upon a time" -n 64 --temp 0', "  ikl run -m model.gguf -cnv -sys \"You are terse.\"", "  ikl run -m model.gguf -f prompt.txt -c 8192 -t 16"].join("\n"))
         .action(async (raw: Record<string, unknown>) => run(parseRunOptions(raw)));
 }

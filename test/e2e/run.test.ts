@@ -89,4 +89,19 @@ describe("ikl run", () => {
         expect(stdout.startsWith(" Once upon a time")).toBe(true);
         expect(stderr).toMatch(/llama_print_timings: +total time/);
     }, 60_000);
+
+    it("refuses options the engine cannot honour yet, and hides them from help", () => {
+        for (const [flag, what] of [["-ngl 99", /n-gpu-layers needs the CUDA backend/], ["-ot exps=CPU", /override-tensor needs the CUDA/],
+            ["-mla 3", /mla-use applies to DeepSeek2/], ["-rtr", /run-time-repack .* not implemented yet/], ["-amb 64", /attention-max-batch/]] as const) {
+            const r = ikl(["run", "-m", model, "-p", "hi", "-n", "1", ...flag.split(" ")]);
+            expect(r.code, flag).toBe(1);
+            expect(r.stderr.trim()).toMatch(what);
+            expect(r.stdout).toBe("");
+        }
+        // accepted spellings from users' scripts that are no-ops for a dense model keep working
+        expect(ikl(["run", "-m", model, "-p", "hi", "-n", "1", "--temp", "0", "-fmoe"]).code).toBe(0);
+        const help = ikl(["run", "--help"]).stdout;
+        expect(help).not.toMatch(/n-gpu-layers|override-tensor|mla-use|run-time-repack|attention-max-batch/);
+        expect(help).toMatch(/--flash-attn/);
+    }, 60_000);
 });

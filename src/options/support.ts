@@ -1,0 +1,43 @@
+// Options the engine cannot honour yet. They stay declared (so users' ik_llama.cpp command lines parse and the
+// alias table keeps working) but are hidden from help and REFUSED when given on the command line or through the
+// environment: a flag that is silently ignored would be a feature that exists only in --help.
+import type { Command } from "commander";
+import { IklError } from "../engine/errors.js";
+
+const NO_CUDA = "needs the CUDA backend, which this build does not have yet (CPU only)";
+const NO_DS2 = "applies to DeepSeek2 (MLA/MoE) models, which this build cannot run yet";
+
+/** Option attribute name → why it is refused. */
+export const NOT_YET: Readonly<Record<string, string>> = {
+    nGpuLayers: `-ngl/--n-gpu-layers ${NO_CUDA}`,
+    overrideTensor: `-ot/--override-tensor ${NO_CUDA}`,
+    device: `-dev/--device ${NO_CUDA}`,
+    tensorSplit: `-ts/--tensor-split ${NO_CUDA}`,
+    splitMode: `-sm/--split-mode ${NO_CUDA}`,
+    mainGpu: `-mg/--main-gpu ${NO_CUDA}`,
+    cpuMoe: `--cpu-moe ${NO_CUDA}`,
+    nCpuMoe: `--n-cpu-moe ${NO_CUDA}`,
+    kvOffload: `-nkvo/--no-kv-offload ${NO_CUDA}`,
+    runTimeRepack: "-rtr/--run-time-repack (row-interleaved repacking at load) is not implemented yet",
+    mlaUse: `-mla/--mla-use ${NO_DS2}`,
+    attentionMaxBatch: `-amb/--attention-max-batch ${NO_DS2}`,
+    smartExpertReduction: `-ser/--smart-expert-reduction ${NO_DS2}`,
+    mergeQkv: "-mqkv/--merge-qkv is not implemented yet",
+    mergeUpGateExperts: `-muge/--merge-up-gate-experts ${NO_DS2}`
+};
+
+/** Hide the not-yet-supported options of `cmd` from its help and refuse them when the user sets them. */
+export function refuseUnsupported(cmd: Command): Command {
+    for (const o of cmd.options) if (o.attributeName() in NOT_YET) o.hideHelp();
+    cmd.hook("preAction", (_root, action) => {
+        for (const o of action.options) {
+            const key = o.attributeName();
+            const why = NOT_YET[key];
+            const source = action.getOptionValueSource(key);
+            if (why !== undefined && (source === "cli" || source === "env")) {
+                throw new IklError("IKL_E_UNSUPPORTED", `${why}; remove it from the command line`);
+            }
+        }
+    });
+    return cmd;
+}
