@@ -40,7 +40,11 @@ export const LEGACY_ALIASES: readonly LegacyAlias[] = [
     { short: "-np", long: "--parallel", kind: "value" },
     { short: "-cnv", long: "--conversation", kind: "flag" },
     { short: "-sys", long: "--system-prompt", kind: "value" },
-    { short: "-ppl-stride", long: "--ppl-stride", kind: "value" }
+    { short: "-ppl-stride", long: "--ppl-stride", kind: "value" },
+    { short: "-nrep", long: "--n-repetitions", kind: "value" },
+    { short: "-wb", long: "--warmup-batch", kind: "flag" },
+    { short: "-pg", long: "--pg", kind: "value" },
+    { short: "-gp", long: "--gp", kind: "value" }
 ];
 
 const BY_SHORT = new Map(LEGACY_ALIASES.map((a) => [a.short, a]));
@@ -97,7 +101,10 @@ export function rewriteLegacyArgs(argv: readonly string[]): string[] {
         }
         if (alias.kind === "tristate") {
             const next = argv[i + 1];
-            if (inline === undefined && next !== undefined && isTriStateValue(next)) {
+            if (inline === undefined && next !== undefined && alias.long === "--flash-attn" && /^[01](,[01])+$/.test(next)) {
+                out.push(`${alias.long}=${next}`); // llama-bench's "-fa 0,1" list; other commands reject it in their parser
+                i++;
+            } else if (inline === undefined && next !== undefined && isTriStateValue(next)) {
                 out.push(triState(alias.long, next));
                 i++;
             } else {

@@ -1,0 +1,124 @@
+// The `ikl bench` driver: llama-bench's test loop (spec/cli.md §5.3) on the engine. Per instance of the cross
+// product (params.ts) it creates a fresh context of n_prompt + n_gen cells, runs the warm-up, then `reps` measured
+// repetitions, each starting from an empty cache. A repetition's time is the sum of the Rust forward times
+// (`computeUs`) of its decode calls, so the t/s column is what llama_decode costs; `--wall` also reports the
+// end-to-end time per repetition on stderr (JS and N-API overhead included). Results are formatted by
+// report.ts / report-md.ts. Mirrors ik_llama.cpp examples/llama-bench/llama-bench.cpp (main, test_prompt,
+// test_gen) @ 8337e4cd3.
+import { Context, Model, inspectGguf, systemInfo } from "../engine/index.js";
+import { paddedCtx } from "../engine/generate.js";
+import { ftypeInfo } from "../engine/ftypes.js";
+import { sprintf } from "../ui/printf.js";
+import { expandInstances, testLabel, testTokens, type BenchInstance, type BenchParams } from "./params.js";
+import { avgD, formatCsv, formatJson, formatJsonl, formatMarkdown, stdevD, type BenchResult, type BuildInfo } from "./report.js";
+
+export interface BenchRunOptions {
+    params: BenchParams;
+    defaults: BenchParams;
+    format: "md" | "csv" | "json" | "jsonl";
+    wall: boolean;
+    out: (s: string) => void;
+    log: (s: string) => void;
+}
+
+/** std::rand()-like stream; the tokens only need to be valid ids. */
+function rng(seed: number): () => number {
+    let s = seed >>> 0;
+    return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 1;
+}
+
+interface Timed {
+    us: number;
+}
+
+/** test_prompt: n tokens from n_past in batches of n_batch (first = BOS when the model adds one). */
+async function prompt(ctx: Context, model: Model, n: number, nPast: number, nBatch: number, rand: () => number, t: Timed): Promise<void> {
+    const nVocab = model.meta.nVocab;
+    for (let done = 0; done < n; done += nBatch) {
+        const m = Math.min(nBatch, n - done);
+        const tokens = Uint32Array.from({ length: m }, () => rand() % nVocab);
+        if (done === 0 && nPast === 0 && model.meta.addBos && model.meta.bos !== null) tokens[0] = model.meta.bos;
+        const pos = Int32Array.from({ length: m }, (_, i) => nPast + done + i);
+        t.us += (await ctx.decode({ tokens, pos, seq: new Int32Array(m), outRows: Int32Array.of(m - 1) })).computeUs;
+    }
+}
+
+/** test_gen: n single-token decodes from n_past. */
+async function gen(ctx: Context, model: Model, n: number, nPast: number, rand: () => number, t: Timed): Promise<void> {
+    let token = model.meta.addBos && model.meta.bos !== null && nPast === 0 ? model.meta.bos : rand() % model.meta.nVocab;
+    for (let i = 0; i < n; i++) {
+        t.us += (await ctx.decode({ tokens: Uint32Array.of(token), pos: Int32Array.of(nPast + i), seq: Int32Array.of(0), outRows: Int32Array.of(0) })).computeUs;
+        token = rand() % model.meta.nVocab;
+    }
+}
+
+async function runInstance(model: Model, inst: BenchInstance, rand: () => number, log: (s: string) => void, wall: boolean): Promise<number[]> {
+    const [threads, threadsBatch] = inst.nThreads;
+    const nCtx = Math.max(1, inst.nPrompt + inst.nGen);
+    const fa = inst.flashAttn;
+    const ctx = await Context.create(model, {
+        nCtx: paddedCtx(nCtx, fa), nBatch: Math.min(inst.nBatch, nCtx), nUbatch: Math.min(inst.nUbatch, inst.nBatch), threads, threadsBatch,
+        typeK: inst.typeK, typeV: inst.typeV, flashAttn: fa ? "on" : "off"
+    });
+    const nBatch = Math.min(inst.nBatch, nCtx);
+    const scratch = { us: 0 };
+    if (inst.warmup) {
+        if (inst.nPrompt > 0) await prompt(ctx, model, 1, 0, nBatch, rand, scratch);
+        if (inst.nGen > 0) await gen(ctx, model, 1, inst.kind === "tg" ? 0 : 1, rand, scratch);
+    }
+    const samples: number[] = [];
+    const walls: number[] = [];
+    for (let r = 0; r < inst.reps; r++) {
+        ctx.kvClear();
+        const t = { us: 0 };
+        const w0 = performance.now();
+        if (inst.kind === "gp") await prompt(ctx, model, inst.nPrompt, 0, nBatch, rand, scratch); // untimed
+        const w1 = performance.now();
+        if (inst.kind === "pp" || inst.kind === "pg") await prompt(ctx, model, inst.nPrompt, 0, nBatch, rand, t);
+        if (inst.kind !== "pp") await gen(ctx, model, inst.nGen, inst.kind === "tg" ? 0 : inst.nPrompt, rand, t);
+        samples.push(Math.max(1, Math.round(t.us * 1000)));
+        walls.push((performance.now() - (inst.kind === "gp" ? w1 : w0)) * 1e6);
+    }
+    if (wall) {
+        const n = testTokens(inst.kind, inst.nPrompt, inst.nGen);
+        const ts = (v: number[]): string => { const x = v.map((ns) => (1e9 * n) / ns); return sprintf("%.2f ± %.2f", avgD(x), stdevD(x)); };
+        log(`bench: ${testLabel(inst.kind, inst.nPrompt, inst.nGen)} t=${threads}: ${ts(samples)} t/s Rust compute, ${ts(walls)} t/s wall\n`);
+    }
+    return samples;
+}
+
+/** "<arch> <size class> <ftype>" and the tensor bytes (llama_model_size). The size class is always "?B", which the
+ *  reference prints for sizes it does not know; ours does not map layer counts to classes yet. */
+async function describe(path: string, arch: string): Promise<{ type: string; size: number }> {
+    const g = await inspectGguf(path, 0);
+    const ft = g.metadata.find((e) => e.key === "general.file_type")?.value;
+    const info = typeof ft === "number" ? ftypeInfo(ft) : undefined;
+    const name = info === undefined ? "unknown" : info.description === "" ? info.enumName.replace(/^(MOSTLY|ALL)_/, "") : info.description;
+    return { type: `${arch} ?B ${name}`, size: g.tensors.reduce((s, t) => s + t.bytes, 0) };
+}
+
+export async function runBench(o: BenchRunOptions): Promise<void> {
+    const info = systemInfo();
+    const build: BuildInfo = { commit: `ikl-${info.version}`, number: 0, cuda: false, vulkan: false, metal: false, sycl: false, gpuBlas: false, blas: false, cpuInfo: `${info.arch} ${info.cpuTier}`, gpuInfo: "" };
+    const results: BenchResult[] = [];
+    const rand = rng(1);
+    let model: Model | undefined;
+    let loaded = "";
+    let desc = { type: "", size: 0 };
+    for (const inst of expandInstances(o.params)) {
+        if (model === undefined || inst.model !== loaded) {
+            model?.close();
+            loaded = inst.model;
+            model = await Model.open(inst.model, { threads: inst.nThreads[0] });
+            desc = await describe(inst.model, model.meta.arch ?? "?");
+        }
+        const samplesNs = await runInstance(model, inst, rand, o.log, o.wall);
+        const testTime = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+        const r: BenchResult = { inst, modelType: desc.type, modelSize: desc.size, modelNParams: model.meta.nParams, testTime, samplesNs };
+        results.push(r);
+        if (o.format === "jsonl") o.out(formatJsonl([r], build));
+    }
+    if (o.format === "md") o.out(formatMarkdown(o.params, o.defaults, results, build));
+    if (o.format === "csv") o.out(formatCsv(results, build));
+    if (o.format === "json") o.out(formatJson(results, build));
+}

@@ -1,0 +1,129 @@
+// The `ikl sweep-bench` driver: runs sweep.ts's plan on the engine and writes the reference's table or JSONL.
+// T_PP / T_TG are sums of the Rust forward time (`computeUs`) of the decode calls inside each timed loop, so JS
+// overhead does not count; the wall time of the whole sweep goes to stderr next to it (STYLE §1.4 rule 6).
+// Tokens are pseudo-random like the reference's std::rand() % n_vocab; no logits cross the boundary.
+// Plotting (--plot FILE.svg|FILE.png|term, --compare) goes through plot.ts.
+// Mirrors ik_llama.cpp examples/sweep-bench/sweep-bench.cpp @ 8337e4cd3.
+import { readFileSync, writeFileSync } from "node:fs";
+import { basename, extname } from "node:path";
+import { Context, Model } from "../engine/index.js";
+import { IklError } from "../engine/errors.js";
+import { paddedCtx } from "../engine/generate.js";
+import { renderSweepPng, renderSweepSvg, renderSweepTerm, type PlotSeries } from "./plot.js";
+import { parseSweepJsonl, sweepJsonlRow, sweepPlan, sweepRates, sweepTableHeader, sweepTableRow, type DecodeOp, type SweepHeader, type SweepPoint } from "./sweep.js";
+
+export interface SweepOptions {
+    model: string;
+    nCtx: number; // 0 = model's context_length
+    nBatch: number;
+    nUbatch: number;
+    nPredict: number;
+    nrep: number;
+    stride: number;
+    warmup: boolean;
+    warmupBatch: boolean;
+    threads: number | undefined; // undefined: the engine's default
+    threadsBatch: number | undefined;
+    /** What the header prints for n_threads / n_threads_batch. */
+    shownThreads: number;
+    nGpuLayers: number;
+    typeK: string;
+    typeV: string;
+    flashAttn: "on" | "off" | "auto";
+    format: "md" | "jsonl";
+    plot: string | undefined;
+    label: string | undefined;
+    compare: string[];
+    out: (s: string) => void;
+    log: (s: string) => void;
+    /** Where `--plot term` draws (stderr, even with --quiet: it was asked for). */
+    chart: (s: string) => void;
+}
+
+/** std::rand()-like stream (glibc TYPE_0 LCG); the values only need to be valid token ids. */
+function rng(seed = 1): () => number {
+    let s = seed >>> 0;
+    return () => {
+        s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+        return s >>> 1;
+    };
+}
+
+async function decodeOp(ctx: Context, op: DecodeOp, nVocab: number, bos: number, rand: () => number): Promise<number> {
+    const tokens = new Uint32Array(op.n);
+    const pos = new Int32Array(op.n);
+    for (let i = 0; i < op.n; i++) {
+        tokens[i] = op.random ? rand() % nVocab : bos;
+        pos[i] = op.pos + i;
+    }
+    const outRows = op.logits === "all" ? Int32Array.from(pos, (_, i) => i) : op.logits === "last" ? Int32Array.of(op.n - 1) : new Int32Array(0);
+    const r = await ctx.decode({ tokens, pos, seq: new Int32Array(op.n), outRows });
+    return r.computeUs;
+}
+
+export async function runSweep(o: SweepOptions): Promise<SweepPoint[]> {
+    const model = await Model.open(o.model, { threads: o.threads });
+    const requested = o.nCtx === 0 ? model.meta.nCtxTrain : o.nCtx;
+    const ctx = await Context.create(model, {
+        nCtx: paddedCtx(requested, o.flashAttn !== "off"), nBatch: Math.min(o.nBatch, requested), nUbatch: o.nUbatch, threads: o.threads,
+        threadsBatch: o.threadsBatch, typeK: o.typeK, typeV: o.typeV, flashAttn: o.flashAttn
+    });
+    const h: SweepHeader = { nKvMax: ctx.nCtx, nBatch: o.nBatch, nUbatch: o.nUbatch, flashAttn: o.flashAttn === "off" ? 0 : 1, nGpuLayers: o.nGpuLayers, nThreads: o.threads ?? o.shownThreads, nThreadsBatch: o.threadsBatch ?? o.threads ?? o.shownThreads };
+    const plan = sweepPlan({ nKvMax: ctx.nCtx, nBatch: Math.min(o.nBatch, requested), nUbatch: o.nUbatch, nPredict: o.nPredict, nrep: o.nrep, stride: o.stride, warmup: o.warmup, warmupBatch: o.warmupBatch });
+    const nVocab = model.meta.nVocab;
+    const bos = model.meta.bos ?? 0;
+    const rand = rng();
+    const run = async (ops: typeof plan.warmup, timers?: Record<string, number>): Promise<void> => {
+        let section = "";
+        for (const op of ops) {
+            if (op.op === "timer") section = op.what === "tg-start" ? "tg" : op.what === "pp-start" ? "pp" : "";
+            else if (op.op === "drop") {
+                if (op.clear === true) ctx.kvClear();
+                else ctx.kvRemove(-1, op.from, -1);
+            } else {
+                const us = await decodeOp(ctx, op, nVocab, bos, rand);
+                if (timers !== undefined && section !== "") timers[section] = (timers[section] ?? 0) + us;
+            }
+        }
+    };
+    const wall0 = performance.now();
+    await run(plan.warmup);
+    if (o.format === "md") o.out(sweepTableHeader(h));
+    const points: SweepPoint[] = [];
+    for (const row of plan.rows) {
+        const timers: Record<string, number> = {};
+        await run(row.ops, timers);
+        if (!row.measure) continue;
+        const m = { pp: plan.pp, tg: plan.tg, nKv: row.nKv, tPpUs: timers["pp"] ?? 0, tTgUs: timers["tg"] ?? 0, nrep: row.nrep };
+        o.out(o.format === "md" ? sweepTableRow(m) : sweepJsonlRow(h, m));
+        const r = sweepRates(m);
+        points.push({ nKv: row.nKv, pp: plan.pp, tg: plan.tg, tPp: r.tPp, speedPp: r.speedPp, tTg: r.tTg, speedTg: r.speedTg });
+    }
+    const computeS = points.reduce((s, p) => s + p.tPp + p.tTg, 0);
+    o.log(`\nsweep-bench: ${points.length} rows, Rust compute ${computeS.toFixed(3)} s of ${((performance.now() - wall0) / 1000).toFixed(3)} s wall\n`);
+    if (o.plot !== undefined) await plot(o, points);
+    return points;
+}
+
+/** --plot: this run (labelled --label or the model file name) overlaid with each --compare JSONL (labelled by file name). */
+async function plot(o: SweepOptions, points: SweepPoint[]): Promise<void> {
+    const file = o.plot ?? "term";
+    const series: PlotSeries[] = [{ label: o.label ?? basename(o.model, ".gguf"), points }];
+    for (const file of o.compare) {
+        const [label, path] = file.includes("=") ? (file.split("=", 2) as [string, string]) : [basename(file, extname(file)), file];
+        let text: string;
+        try {
+            text = readFileSync(path, "utf8");
+        } catch (e) {
+            throw new IklError("IKL_E_IO", `${path}: cannot read --compare file: ${(e as Error).message}`);
+        }
+        series.push({ label, points: parseSweepJsonl(text) });
+    }
+    if (file === "term") {
+        o.chart(renderSweepTerm(series));
+        return;
+    }
+    const svg = renderSweepSvg(series, { title: `sweep-bench, n_ubatch = ${o.nUbatch}` });
+    writeFileSync(file, file.toLowerCase().endsWith(".png") ? await renderSweepPng(svg) : svg);
+    o.log(`sweep-bench: wrote ${file}\n`);
+}

@@ -1,0 +1,78 @@
+// `ikl bench`: llama-bench compatible (spec/cli.md §5): every value option takes a comma-separated list (and may
+// be repeated); the cross product runs in the reference's order and the md/csv/json/jsonl report goes to stdout
+// byte-compatible with the reference's (report.ts). t/s comes from Rust compute time; --wall adds end-to-end
+// rates on stderr. Options the engine cannot honour yet (-ngl, -ot, -mla, -amb, -ser, -rtr) are refused.
+// The driver is src/bench/run-bench.ts.
+import { Command, InvalidArgumentError, Option } from "commander";
+import { runBench } from "../bench/run-bench.js";
+import { benchDefaults, type BenchParams } from "../bench/params.js";
+import { systemInfo } from "../engine/index.js";
+import { KV_CACHE_TYPES } from "../options/context.js";
+import { refuseUnsupported } from "../options/support.js";
+
+function list<T>(parse: (v: string) => T) {
+    return (value: string, previous: T[] | undefined): T[] => [...(previous ?? []), ...value.split(",").map((v) => parse(v.trim()))];
+}
+function int(v: string): number {
+    if (!/^-?\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not an integer`);
+    return Number(v);
+}
+function bool(v: string): boolean {
+    if (["1", "on", "true"].includes(v)) return true;
+    if (["0", "off", "false"].includes(v)) return false;
+    throw new InvalidArgumentError(`'${v}' is not 0 or 1`);
+}
+function kvType(v: string): string {
+    if (!(KV_CACHE_TYPES as readonly string[]).includes(v)) throw new InvalidArgumentError(`'${v}' is not one of ${KV_CACHE_TYPES.join(", ")}`);
+    return v;
+}
+function pair(value: string, previous: [number, number][] | undefined): [number, number][] {
+    const p = value.split(",").map(int);
+    if (p.length !== 2) throw new InvalidArgumentError(`'${value}' is not a pp,tg pair`);
+    return [...(previous ?? []), [p[0]!, p[1]!]];
+}
+
+export function parseBenchParams(raw: Record<string, unknown>, d: BenchParams): BenchParams {
+    const get = <T>(k: string, fallback: T): T => (raw[k] as T | undefined) ?? fallback;
+    const threads = get<number[] | undefined>("threads", undefined);
+    return {
+        ...d,
+        model: get("model", d.model), nPrompt: get("nPrompt", d.nPrompt), nGen: get("nGen", d.nGen), nPg: get("pg", d.nPg), nGp: get("gp", d.nGp),
+        nBatch: get("batchSize", d.nBatch), nUbatch: get("ubatchSize", d.nUbatch), typeK: get("cacheTypeK", d.typeK), typeV: get("cacheTypeV", d.typeV),
+        nThreads: threads === undefined ? d.nThreads : threads.map((t) => [t, t] as [number, number]), flashAttn: get("flashAttn", d.flashAttn),
+        reps: get("repetitions", d.reps), warmup: get("warmup", d.warmup)
+    };
+}
+
+export function benchCommand(): Command {
+    const cmd = new Command("bench").description("prompt-processing and generation speed over a grid of settings, like llama-bench");
+    const g = "Benchmark (comma-separated lists; options may be repeated):";
+    const add = (o: Option): void => void cmd.addOption(o.helpGroup(g));
+    add(new Option("-m, --model <FILE>", "GGUF model; repeatable").argParser(list(String)));
+    add(new Option("-p, --n-prompt <N,...>", "prompt-processing test sizes (0 = none) [512]").argParser(list(int)));
+    add(new Option("-n, --n-gen <N,...>", "generation test sizes (0 = none) [128]").argParser(list(int)));
+    add(new Option("--pg <PP,TG>", "prompt then generation, combined rate (ppP+tgG); repeatable").argParser(pair));
+    add(new Option("--gp <PP,TG>", "generation rate after an untimed prompt (tgG@ppP); repeatable").argParser(pair));
+    add(new Option("-b, --batch-size <N,...>", "logical batch [2048]").argParser(list(int)));
+    add(new Option("--ubatch-size <N,...>", "physical micro-batch [512]").argParser(list(int)));
+    add(new Option("--cache-type-k <T,...>", "K cache type [f16]").argParser(list(kvType)));
+    add(new Option("--cache-type-v <T,...>", "V cache type [f16]").argParser(list(kvType)));
+    add(new Option("-t, --threads <N,...>", "threads [all cores]").argParser(list(int)));
+    add(new Option("--flash-attn <0|1,...>", "flash attention [1]").argParser(list(bool)));
+    add(new Option("-r, --repetitions <N>", "measured repetitions per test [5]").argParser(int));
+    add(new Option("-w, --warmup <0|1>", "one warm-up run per test [1]").argParser(bool));
+    add(new Option("--wall", "also report end-to-end (wall-clock) t/s per test on stderr"));
+    cmd.addOption(new Option("-o, --output-format <FMT>", "stdout format").choices(["md", "csv", "json", "jsonl"]).default("md").helpGroup("Output:"));
+    cmd.addOption(new Option("-q, --quiet", "no logs on stderr").helpGroup("Output:"));
+    for (const [flags, what] of [["--n-gpu-layers <N>", "GPU layers"], ["--override-tensor <R>", "placement"], ["--mla-use <N>", "MLA"], ["--attention-max-batch <N>", "amb"], ["--smart-expert-reduction <K,t>", "SER"], ["--run-time-repack [0|1]", "repack"]] as const) {
+        cmd.addOption(new Option(flags, what));
+    }
+    return refuseUnsupported(cmd)
+        .addHelpText("after", ["", "Examples:", "  ikl bench -m model.gguf", "  ikl bench -m model.gguf -p 512 -n 128 -t 4,8 -fa 0,1 -r 3", "  ikl bench -m a.gguf -m b.gguf -p 0 -n 0 -pg 512,128 -gp 4096,64 -o jsonl"].join("\n"))
+        .action(async (raw: Record<string, unknown>) => {
+            const defaults = benchDefaults(systemInfo().threads);
+            const quiet = raw["quiet"] === true;
+            await runBench({ params: parseBenchParams(raw, defaults), defaults, format: raw["outputFormat"] as "md", wall: raw["wall"] === true,
+                out: (s) => void process.stdout.write(s), log: quiet ? () => undefined : (s) => void process.stderr.write(s) });
+        });
+}

@@ -1,0 +1,58 @@
+// `ikl bench` end to end on the llama-tiny fixture: the markdown header and column order are llama-bench's for the
+// same options (captured from ik_llama.cpp 8337e4cd: model, size and params cells included), csv/jsonl carry the
+// reference's fields, and every run measures afresh (non-zero stddevs that differ between runs).
+import { beforeAll, describe, expect, it } from "vitest";
+import { fixtureModel, ikl } from "../helpers/paths.js";
+
+// llama-bench -m llama-tiny-f16.gguf -p 64 -n 0 -r 2 -t 1,2 -fa 0,1 -ctk f16,q8_0
+const REF_HEAD = [
+    "| model                          |       size |     params | backend    | threads | type_k | fa |          test |              t/s |",
+    "| ------------------------------ | ---------: | ---------: | ---------- | ------: | -----: | -: | ------------: | ---------------: |"
+];
+const REF_ROW_PREFIX = "| llama ?B F16                   |  37.26 MiB |    19.53 M | CPU        |";
+const ROW = /^\| .{30} \| +[\d.]+ MiB \| +[\d.]+ M \| CPU {8}\| +(\d) \| +(\w+) \| +([01]) \| +(\w+) \| +(\d+\.\d{2}) ± (\d+\.\d{2}) \|$/;
+
+describe("ikl bench", () => {
+    let model = "";
+    beforeAll(async () => {
+        model = await fixtureModel("llama-tiny");
+    }, 120_000);
+
+    it("prints llama-bench's header, column order and cross-product order", () => {
+        const r = ikl(["bench", "-m", model, "-p", "16", "-n", "0", "-r", "2", "-t", "1,2", "-fa", "0,1", "-ctk", "f16,q8_0"]);
+        expect(r.code).toBe(0);
+        const lines = r.stdout.split("\n");
+        expect(lines.slice(0, 2)).toEqual(REF_HEAD);
+        const rows = lines.slice(2, 10);
+        expect(rows.every((l) => l.startsWith(REF_ROW_PREFIX))).toBe(true);
+        // get_cmd_params_instances order: type_k, then fa, then threads innermost
+        expect(rows.map((l) => ROW.exec(l)!.slice(1, 5).join(" "))).toEqual([
+            "1 f16 0 pp16", "2 f16 0 pp16", "1 f16 1 pp16", "2 f16 1 pp16", "1 q8_0 0 pp16", "2 q8_0 0 pp16", "1 q8_0 1 pp16", "2 q8_0 1 pp16"
+        ]);
+        expect(lines.slice(10)).toEqual(["", expect.stringMatching(/^build: \S+ \(\d+\)$/), ""]);
+    }, 120_000);
+
+    it("labels pg/gp tests and measures afresh on every run", () => {
+        const args = ["bench", "-m", model, "-p", "16", "-n", "4", "-pg", "8,2", "-gp", "8,2", "-r", "3", "-t", "1", "-o", "jsonl", "--wall"];
+        const a = ikl(args);
+        const b = ikl(args);
+        expect(a.code).toBe(0);
+        const parse = (s: string) => s.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+        const ra = parse(a.stdout);
+        const rb = parse(b.stdout);
+        expect(ra.map((o) => o["test"])).toEqual(["pp16", "tg4", "pp8+tg2", "tg2@pp8"]);
+        expect(Object.keys(ra[0]!).slice(0, 3)).toEqual(["build_commit", "build_number", "cuda"]);
+        for (const [x, y] of ra.map((o, i) => [o, rb[i]!] as const)) {
+            expect(x["stddev_ts"]).toBeGreaterThan(0);
+            expect(x["stddev_ts"]).not.toBe(y["stddev_ts"]);
+            expect((x["samples_ns"] as number[]).length).toBe(3);
+        }
+        expect(a.stderr).toMatch(/bench: tg2@pp8 t=1: [\d.]+ ± [\d.]+ t\/s Rust compute, [\d.]+ ± [\d.]+ t\/s wall/);
+    }, 120_000);
+
+    it("writes the csv header and refuses engine features it lacks", () => {
+        const r = ikl(["bench", "-m", model, "-p", "8", "-n", "0", "-r", "1", "-t", "1", "-o", "csv"]);
+        expect(r.stdout.split("\n")[0]).toMatch(/^build_commit,build_number,cuda,.*,avg_ns,stddev_ns,avg_ts,stddev_ts,test$/);
+        expect(ikl(["bench", "-m", model, "-ngl", "99"]).stderr).toMatch(/-ngl\/--n-gpu-layers needs the CUDA backend/);
+    }, 60_000);
+});
