@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::kv::cells::MAX_SEQ;
 use crate::kv::KvCache;
 pub use crate::kv::FlashAttn;
+use crate::model::deepseek2;
 use crate::model::llama::{alloc, Activations, Ubatch};
 use crate::model::{Model, Net};
 use crate::quant::QType;
@@ -44,12 +45,34 @@ impl Default for ContextParams {
     }
 }
 
+/// The activation arena of the model's architecture.
+enum Acts {
+    Llama(Activations),
+    Deepseek2(deepseek2::Activations),
+}
+
+impl Acts {
+    fn logits(&self) -> &[f32] {
+        match self {
+            Acts::Llama(a) => &a.logits,
+            Acts::Deepseek2(a) => &a.logits,
+        }
+    }
+
+    fn cells_mut(&mut self) -> &mut [usize] {
+        match self {
+            Acts::Llama(a) => &mut a.cells,
+            Acts::Deepseek2(a) => &mut a.cells,
+        }
+    }
+}
+
 pub struct Context {
     pub model: Arc<Model>,
     pub params: ContextParams,
     pool: ThreadPool,
     pub kv: KvCache,
-    act: Activations,
+    act: Acts,
     rope: RopeParams,
     /// [n_outputs, n_vocab] logits rows returned by `decode`.
     logits: Vec<f32>,
@@ -74,16 +97,27 @@ impl Context {
             p.n_outputs = p.n_batch;
         }
         p.threads = p.threads.max(1);
-        let Net::Llama(m) = &model.net;
-        let hp = &m.hp;
+        let fa = p.flash_attn.enabled();
         // Cache types, the quantized-V-needs-FA rule and head-size/block checks are validated here.
-        let kv = KvCache::new(hp.n_layer, p.n_ctx, hp.n_head, hp.n_head_kv, hp.head_dim_k, hp.head_dim_v, p.type_k, p.type_v, p.flash_attn.enabled(), p.threads)?;
-        let act = Activations::new(hp, &m.w, p.n_ubatch, p.n_ctx, p.threads)?;
+        let (kv, act, rope, n_vocab) = match &model.net {
+            Net::Llama(m) => {
+                let hp = &m.hp;
+                let kv = KvCache::new(hp.n_layer, p.n_ctx, hp.n_head, hp.n_head_kv, hp.head_dim_k, hp.head_dim_v, p.type_k, p.type_v, fa, p.threads)?;
+                let act = Activations::new(hp, &m.w, p.n_ubatch, p.n_ctx, p.threads)?;
+                (kv, Acts::Llama(act), hp.rope(m.w.rope_freqs.clone()), hp.n_vocab)
+            }
+            Net::Deepseek2(m) => {
+                // MLA mode 0: a standard K/V cache with H_kv = H (spec/models.md §3.5).
+                let hp = &m.hp;
+                let kv = KvCache::new(hp.n_layer, p.n_ctx, hp.n_head, hp.n_head, hp.head_dim_k, hp.head_dim_v, p.type_k, p.type_v, fa, p.threads)?;
+                let act = deepseek2::Activations::new(hp, &m.w, p.n_ubatch)?;
+                (kv, Acts::Deepseek2(act), hp.rope(), hp.n_vocab)
+            }
+        };
         let total = &mut 0usize;
-        let logits = alloc(p.n_outputs * hp.n_vocab, "logits output buffer (n_outputs × n_vocab); lower --batch-size", total)?;
+        let logits = alloc(p.n_outputs * n_vocab, "logits output buffer (n_outputs × n_vocab); lower --batch-size", total)?;
         let out_rows = alloc(p.n_ubatch, "output rows", total)?;
         let out_dst = alloc(p.n_ubatch, "output rows", total)?;
-        let rope = hp.rope(m.w.rope_freqs.clone());
         let pool = ThreadPool::new(p.threads);
         Ok(Context { model, params: p, pool, kv, act, rope, logits, out_rows, out_dst, last_compute_us: 0, last_n_ubatch: 0, cancel: Arc::default() })
     }
@@ -128,13 +162,17 @@ impl Context {
         let slot = self.kv.cells.find_slot(n).ok_or_else(|| Error::Invalid {
             what: format!("KV cache full: no {n} free cells of n_ctx {}; raise --ctx-size or remove sequences", self.kv.cells.n_ctx()),
         })?;
+        let cells = self.act.cells_mut();
         for i in 0..n {
             self.kv.cells.occupy(slot + i, pos[i], seq[i] as usize);
-            self.act.cells[i] = slot + i;
+            cells[i] = slot + i;
         }
         let ub = Ubatch { tokens, pos, seq, out: &self.out_rows[..n_out] };
-        let Net::Llama(m) = &self.model.net;
-        m.forward(&self.pool, &mut self.act, &mut self.kv, &self.rope, &ub)
+        match (&self.model.net, &mut self.act) {
+            (Net::Llama(m), Acts::Llama(a)) => m.forward(&self.pool, a, &mut self.kv, &self.rope, &ub),
+            (Net::Deepseek2(m), Acts::Deepseek2(a)) => m.forward(&self.pool, a, &mut self.kv, &self.rope, &ub),
+            _ => unreachable!("activations are created for the model's architecture"),
+        }
     }
 
     /// Evaluate a batch; `out_rows` (strictly increasing indices into the batch) select the logits rows
@@ -165,7 +203,7 @@ impl Context {
             self.run_ubatch(&tokens[u0..u1], &pos[u0..u1], &seq[u0..u1], n_out)?;
             for j in 0..n_out {
                 let d = self.out_dst[j];
-                self.logits[d * nv..(d + 1) * nv].copy_from_slice(&self.act.logits[j * nv..(j + 1) * nv]);
+                self.logits[d * nv..(d + 1) * nv].copy_from_slice(&self.act.logits()[j * nv..(j + 1) * nv]);
             }
             self.last_n_ubatch += 1;
         }
@@ -199,7 +237,7 @@ impl Context {
             }
             self.run_ubatch(&tokens[u0..u1], &pos[u0..u1], &seq[u0..u1], n_out)?;
             out[u0..u1].fill(f64::NAN);
-            let (logits, rows) = (&self.act.logits, &self.out_rows);
+            let (logits, rows) = (self.act.logits(), &self.out_rows);
             let dst = SyncPtr::new(&mut out[u0..u1]);
             self.pool.run(n_out, |j| {
                 let r = rows[j];

@@ -192,7 +192,7 @@ fn creation_rules_and_sizes() {
     assert_eq!(e.code(), "IKL_E_UNSUPPORTED");
     // L · H_kv · (row_k + row_v)
     let c = Context::new(m.clone(), params(256, 64, true, QType::Q8_0, QType::Q4_0)).unwrap();
-    let ikl_core::model::Net::Llama(l) = &m.net;
+    let ikl_core::model::Net::Llama(l) = &m.net else { unreachable!("llama fixture") };
     let (nl, hkv, d) = (l.hp.n_layer, l.hp.n_head_kv, l.hp.head_dim_k);
     assert_eq!(c.kv.bytes_per_token(), nl * hkv * (d / 32) * (34 + 18));
     assert_eq!(c.kv.total_bytes(), 256 * c.kv.bytes_per_token());
@@ -227,7 +227,7 @@ fn speed_pp512() {
 #[test]
 fn speed_attention_pp512() {
     let m = model();
-    let ikl_core::model::Net::Llama(l) = &m.net;
+    let ikl_core::model::Net::Llama(l) = &m.net else { unreachable!("llama fixture") };
     let hp = &l.hp;
     let n = 512;
     let toks: Vec<u32> = (0..n as u32).map(|i| 1 + (i * 7919) % 31999).collect();

@@ -41,8 +41,11 @@ impl Model {
 }
 
 fn describe(m: &CoreModel, vocab: &Vocab) -> Json {
-    let Net::Llama(l) = &m.net;
-    let hp = &l.hp;
+    // (n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv)
+    let hp = match &m.net {
+        Net::Llama(l) => (l.hp.n_vocab, l.hp.n_ctx_train, l.hp.n_embd, l.hp.n_layer, l.hp.n_head, l.hp.n_head_kv),
+        Net::Deepseek2(d) => (d.hp.n_vocab, d.hp.n_ctx_train, d.hp.n_embd, d.hp.n_layer, d.hp.n_head, d.hp.n_head),
+    };
     let mut types: BTreeMap<&str, usize> = BTreeMap::new();
     let mut n_params: u64 = 0;
     for t in &m.gguf.tensors {
@@ -54,12 +57,12 @@ fn describe(m: &CoreModel, vocab: &Vocab) -> Json {
     json!({
         "arch": s("general.architecture"),
         "name": s("general.name"),
-        "nVocab": hp.n_vocab,
-        "nCtxTrain": hp.n_ctx_train,
-        "nEmbd": hp.n_embd,
-        "nLayer": hp.n_layer,
-        "nHead": hp.n_head,
-        "nHeadKv": hp.n_head_kv,
+        "nVocab": hp.0,
+        "nCtxTrain": hp.1,
+        "nEmbd": hp.2,
+        "nLayer": hp.3,
+        "nHead": hp.4,
+        "nHeadKv": hp.5,
         "nParams": n_params,
         "sizeBytes": m.gguf.file_size(),
         "types": types,

@@ -2,6 +2,7 @@
 //! architecture, STYLE §1.7). `Model` owns the GGUF mapping and the weights that point into it.
 
 pub mod blocks;
+pub mod deepseek2;
 pub mod hparams;
 pub mod llama;
 
@@ -12,13 +13,15 @@ use crate::gguf::GgufModel;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
     Llama,
+    Deepseek2,
 }
 
 impl Arch {
     pub fn from_name(name: &str) -> Result<Arch> {
         match name {
             "llama" => Ok(Arch::Llama),
-            other => Err(Error::Unsupported { what: format!("model architecture '{other}' (supported: llama)") }),
+            "deepseek2" => Ok(Arch::Deepseek2),
+            other => Err(Error::Unsupported { what: format!("model architecture '{other}' (supported: llama, deepseek2)") }),
         }
     }
 }
@@ -26,6 +29,7 @@ impl Arch {
 /// The loaded network of one architecture.
 pub enum Net {
     Llama(llama::Llama),
+    Deepseek2(deepseek2::Deepseek2),
 }
 
 pub struct Model {
@@ -49,6 +53,7 @@ impl Model {
         let arch = Arch::from_name(name)?;
         let net = match arch {
             Arch::Llama => Net::Llama(llama::Llama::load(&gguf)?),
+            Arch::Deepseek2 => Net::Deepseek2(deepseek2::Deepseek2::load(&gguf)?),
         };
         Ok(Model { arch, net, gguf })
     }
@@ -56,12 +61,14 @@ impl Model {
     pub fn n_vocab(&self) -> usize {
         match &self.net {
             Net::Llama(m) => m.hp.n_vocab,
+            Net::Deepseek2(m) => m.hp.n_vocab,
         }
     }
 
     pub fn n_ctx_train(&self) -> usize {
         match &self.net {
             Net::Llama(m) => m.hp.n_ctx_train,
+            Net::Deepseek2(m) => m.hp.n_ctx_train,
         }
     }
 }
