@@ -78,17 +78,18 @@ fn scalar_act<const ID: u32>(src: &[f32], dst: &mut [u8]) {
     q(src, dst, src.len(), None);
 }
 
+/// `Some($f::<id of q>)` for the listed types, else `None`.
 macro_rules! scalar_table {
-    ($q:expr; $($t:ident),* $(,)?) => {
+    ($q:expr, $f:ident as $fty:ty; $($t:ident),* $(,)?) => {
         match $q {
-            $( QType::$t => Some(scalar_gemm::<{ QType::$t as u32 }> as GemmFn), )*
+            $( QType::$t => Some($f::<{ QType::$t as u32 }> as $fty), )*
             _ => None,
         }
     };
 }
 
 fn scalar_gemm_fn(q: QType) -> Option<GemmFn> {
-    scalar_table!(q;
+    scalar_table!(q, scalar_gemm as GemmFn;
         F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q6_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4,
         IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M,
         IQ2_K, IQ3_K, IQ4_K, IQ5_K, IQ6_K, IQ4_KS, IQ4_KSS, IQ5_KS, IQ2_KS, IQ3_KS, IQ2_KL,
@@ -96,15 +97,7 @@ fn scalar_gemm_fn(q: QType) -> Option<GemmFn> {
 }
 
 fn scalar_act_fn(q: QType) -> Option<QuantizeActFn> {
-    Some(match q {
-        QType::Q8_0 => scalar_act::<{ QType::Q8_0 as u32 }>,
-        QType::Q8_1 => scalar_act::<{ QType::Q8_1 as u32 }>,
-        QType::Q8_K => scalar_act::<{ QType::Q8_K as u32 }>,
-        QType::F32 => scalar_act::<{ QType::F32 as u32 }>,
-        QType::F16 => scalar_act::<{ QType::F16 as u32 }>,
-        QType::BF16 => scalar_act::<{ QType::BF16 as u32 }>,
-        _ => return None,
-    })
+    scalar_table!(q, scalar_act as QuantizeActFn; Q8_0, Q8_1, Q8_K, F32, F16, BF16)
 }
 
 // ---------------------------------------------------------------- AVX2

@@ -128,26 +128,9 @@ mod imp {
     }
 }
 
-macro_rules! wrappers {
-    ($name:ident, $ty:ident, $es:literal) => {
-        /// Safe entry: call only when the CPU has AVX2+FMA+F16C (the table guarantees it).
-        pub fn $name<const NY: usize>(
-            n: usize, x: &[u8], bx: usize, nx: usize, y: &[u8], by: usize, ny: usize, out: &mut [f32], ldo: usize,
-        ) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
-                check_gemm(n, 1, n * $es, n * $es, x, bx, nx, y, by, ny, out, ldo);
-                assert!(super::avx2_ok());
-                // SAFETY: sizes checked above; AVX2+FMA+F16C present.
-                unsafe { imp::gemm::<imp::$ty, NY>(n, x.as_ptr(), bx, nx, y.as_ptr(), by, out.as_mut_ptr(), ldo) }
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("AVX2 kernel on a non-x86 target")
-        }
-    };
-}
-
-wrappers!(gemm_f32, F32, 4);
-wrappers!(gemm_f16, F16, 2);
-wrappers!(gemm_bf16, BF16, 2);
+// One "block" per element: rows are `n · ES` bytes for weights and activations alike.
+super::gemm_wrappers!(Load8::ES, blk 1, act same;
+    gemm_f32 => F32,
+    gemm_f16 => F16,
+    gemm_bf16 => BF16,
+);

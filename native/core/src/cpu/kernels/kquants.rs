@@ -52,18 +52,55 @@ mod imp {
         _mm256_loadu_si256(p as *const __m256i)
     }
 
+    /// Little-endian u32 at `p` (unaligned).
+    #[inline(always)]
+    unsafe fn u32_at(p: *const u8) -> u32 {
+        u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)])
+    }
+
+    /// (low, high) nibbles of every byte of `q`.
+    #[inline(always)]
+    unsafe fn nibbles(q: __m256i) -> (__m256i, __m256i) {
+        let m4 = _mm256_set1_epi8(0x0F);
+        (_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4))
+    }
+
+    /// `a | (b & m)`: high bits `b` masked by `m` onto levels `a`.
+    #[inline(always)]
+    unsafe fn or_masked(a: __m256i, b: __m256i, m: __m256i) -> __m256i {
+        _mm256_or_si256(a, _mm256_and_si256(b, m))
+    }
+
+    /// The four 2-bit fields of every byte of `q` (bits 0–1, 2–3, 4–5, 6–7).
+    #[inline(always)]
+    unsafe fn crumbs(q: __m256i) -> [__m256i; 4] {
+        let m3 = _mm256_set1_epi8(3);
+        [
+            _mm256_and_si256(q, m3),
+            _mm256_and_si256(_mm256_srli_epi16(q, 2), m3),
+            _mm256_and_si256(_mm256_srli_epi16(q, 4), m3),
+            _mm256_and_si256(_mm256_srli_epi16(q, 6), m3),
+        ]
+    }
+
+    /// `finish` of the types with a min term (Q2_K, Q4_K, Q5_K): `d·isum − dmin·summs`, `d`, `dmin` = dy·dd.
+    #[inline(always)]
+    fn finish_min(dd: [f32; 2], dy: f32, isum: i32, summs: i32) -> f32 {
+        let (d, dmin) = (dy * dd[0], dy * dd[1]);
+        d * isum as f32 - dmin * summs as f32
+    }
+
+    /// `finish` of the offset types (Q3_K, Q6_K): the level offset is taken back through `summs`.
+    #[inline(always)]
+    fn finish_offset(dd: [f32; 2], dy: f32, isum: i32, summs: i32) -> f32 {
+        (dd[0] * dy) * (isum - summs) as f32
+    }
+
     /// The 8 six-bit scales and mins of a Q4_K/Q5_K block (ggml `get_scale_min_k4` for all j at once, the
     /// kmask trick of ggml's AVX2 `vec_dot_q4_K`): per-chunk scale vectors and the bsum factors (min_j twice).
     #[inline(always)]
     unsafe fn q45_scales(b: *const u8, u: &mut Unpacked) {
-        let a = |i: usize| {
-            u32::from_le_bytes([
-                *b.add(4 + 4 * i),
-                *b.add(5 + 4 * i),
-                *b.add(6 + 4 * i),
-                *b.add(7 + 4 * i),
-            ])
-        };
+        let a = |i: usize| u32_at(b.add(4 + 4 * i));
         let (a0, a1, a2) = (a(0), a(1), a(2));
         let (k1, k2, k3) = (0x3f3f_3f3fu32, 0x0f0f_0f0fu32, 0x0303_0303u32);
         let sc_lo = a0 & k1;
@@ -89,18 +126,14 @@ mod imp {
         #[inline(always)]
         unsafe fn unpack(b: *const u8, u: &mut Unpacked) -> [f32; 2] {
             q45_scales(b, u);
-            let m4 = _mm256_set1_epi8(0x0F);
             for c in 0..4 {
-                let q = ld(b.add(16 + 32 * c));
-                u.v[2 * c] = _mm256_and_si256(q, m4);
-                u.v[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                (u.v[2 * c], u.v[2 * c + 1]) = nibbles(ld(b.add(16 + 32 * c)));
             }
             [f16_at(b), f16_at(b.add(2))]
         }
         #[inline(always)]
         fn finish(dd: [f32; 2], dy: f32, isum: i32, summs: i32) -> f32 {
-            let (d, dmin) = (dy * dd[0], dy * dd[1]);
-            d * isum as f32 - dmin * summs as f32
+            finish_min(dd, dy, isum, summs)
         }
     }
 
@@ -112,27 +145,22 @@ mod imp {
         #[inline(always)]
         unsafe fn unpack(b: *const u8, u: &mut Unpacked) -> [f32; 2] {
             q45_scales(b, u);
-            let m4 = _mm256_set1_epi8(0x0F);
             let m16 = _mm256_set1_epi8(0x10);
             // why the rolling 16-bit shift: bit j of each qh byte reaches bit 4 after j right shifts; bits that
             // cross from the neighbouring byte enter at bit 7 and need 8 shifts to reach bit 0 (j ≤ 7 here)
             let mut h = ld(b.add(16));
             for c in 0..4 {
-                let q = ld(b.add(48 + 32 * c));
-                let lo = _mm256_and_si256(q, m4);
-                let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                u.v[2 * c] = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), m16));
+                let (lo, hi) = nibbles(ld(b.add(48 + 32 * c)));
+                u.v[2 * c] = or_masked(lo, _mm256_slli_epi16(h, 4), m16);
                 h = _mm256_srli_epi16(h, 1);
-                u.v[2 * c + 1] =
-                    _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 4), m16));
+                u.v[2 * c + 1] = or_masked(hi, _mm256_slli_epi16(h, 4), m16);
                 h = _mm256_srli_epi16(h, 1);
             }
             [f16_at(b), f16_at(b.add(2))]
         }
         #[inline(always)]
         fn finish(dd: [f32; 2], dy: f32, isum: i32, summs: i32) -> f32 {
-            let (d, dmin) = (dy * dd[0], dy * dd[1]);
-            d * isum as f32 - dmin * summs as f32
+            finish_min(dd, dy, isum, summs)
         }
     }
 
@@ -154,34 +182,21 @@ mod imp {
                 );
             }
             u.mins = _mm256_loadu_si256(m.as_ptr() as *const __m256i);
-            let m4 = _mm256_set1_epi8(0x0F);
             let m30 = _mm256_set1_epi8(0x30);
             for h in 0..2 {
-                let ql0 = ld(b.add(64 * h));
-                let ql1 = ld(b.add(64 * h + 32));
+                let (lo0, hi0) = nibbles(ld(b.add(64 * h)));
+                let (lo1, hi1) = nibbles(ld(b.add(64 * h + 32)));
                 let qh = ld(b.add(128 + 32 * h));
-                u.v[4 * h] = _mm256_or_si256(
-                    _mm256_and_si256(ql0, m4),
-                    _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30),
-                );
-                u.v[4 * h + 1] = _mm256_or_si256(
-                    _mm256_and_si256(ql1, m4),
-                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30),
-                );
-                u.v[4 * h + 2] = _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                    _mm256_and_si256(qh, m30),
-                );
-                u.v[4 * h + 3] = _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30),
-                );
+                u.v[4 * h] = or_masked(lo0, _mm256_slli_epi16(qh, 4), m30);
+                u.v[4 * h + 1] = or_masked(lo1, _mm256_slli_epi16(qh, 2), m30);
+                u.v[4 * h + 2] = or_masked(hi0, qh, m30);
+                u.v[4 * h + 3] = or_masked(hi1, _mm256_srli_epi16(qh, 2), m30);
             }
             [f16_at(b.add(208)), 0.0]
         }
         #[inline(always)]
         fn finish(dd: [f32; 2], dy: f32, isum: i32, summs: i32) -> f32 {
-            (dd[0] * dy) * (isum - summs) as f32
+            finish_offset(dd, dy, isum, summs)
         }
     }
 
@@ -193,14 +208,7 @@ mod imp {
         #[inline(always)]
         unsafe fn unpack(b: *const u8, u: &mut Unpacked) -> [f32; 2] {
             // the 16 six-bit scales in order (ggml's AVX2 `vec_dot_q3_K` kmask trick), then −32
-            let a = |i: usize| {
-                u32::from_le_bytes([
-                    *b.add(96 + 4 * i),
-                    *b.add(97 + 4 * i),
-                    *b.add(98 + 4 * i),
-                    *b.add(99 + 4 * i),
-                ])
-            };
+            let a = |i: usize| u32_at(b.add(96 + 4 * i));
             let (a0, a1, a2) = (a(0), a(1), a(2));
             let (k1, k2) = (0x0303_0303u32, 0x0f0f_0f0fu32);
             let v = _mm_setr_epi32(
@@ -222,21 +230,13 @@ mod imp {
                 let ix = |e: i16| _mm_set1_epi16((2 * e) | ((2 * e + 1) << 8));
                 u.sc[k] = _mm256_shuffle_epi8(src, _mm256_set_m128i(ix(2 * kk + 1), ix(2 * kk)));
             }
-            let m3 = _mm256_set1_epi8(3);
             let m04 = _mm256_set1_epi8(4);
             // hmask bit k → bit 2 (rolling shift, see Q5K)
             let mut hm = ld(b);
             for h in 0..2 {
-                let q = ld(b.add(32 + 32 * h));
-                let c = [
-                    _mm256_and_si256(q, m3),
-                    _mm256_and_si256(_mm256_srli_epi16(q, 2), m3),
-                    _mm256_and_si256(_mm256_srli_epi16(q, 4), m3),
-                    _mm256_and_si256(_mm256_srli_epi16(q, 6), m3),
-                ];
+                let c = crumbs(ld(b.add(32 + 32 * h)));
                 for t in 0..4 {
-                    u.v[4 * h + t] =
-                        _mm256_or_si256(c[t], _mm256_and_si256(_mm256_slli_epi16(hm, 2), m04));
+                    u.v[4 * h + t] = or_masked(c[t], _mm256_slli_epi16(hm, 2), m04);
                     hm = _mm256_srli_epi16(hm, 1);
                 }
             }
@@ -244,7 +244,7 @@ mod imp {
         }
         #[inline(always)]
         fn finish(dd: [f32; 2], dy: f32, isum: i32, summs: i32) -> f32 {
-            (dd[0] * dy) * (isum - summs) as f32
+            finish_offset(dd, dy, isum, summs)
         }
     }
 
@@ -261,20 +261,14 @@ mod imp {
             for k in 0..8 {
                 u.sc[k] = lanes2((*b.add(2 * k) & 15) as i16, (*b.add(2 * k + 1) & 15) as i16);
             }
-            let m3 = _mm256_set1_epi8(3);
             for h in 0..2 {
-                let q = ld(b.add(16 + 32 * h));
-                u.v[4 * h] = _mm256_and_si256(q, m3);
-                u.v[4 * h + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 2), m3);
-                u.v[4 * h + 2] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m3);
-                u.v[4 * h + 3] = _mm256_and_si256(_mm256_srli_epi16(q, 6), m3);
+                u.v[4 * h..4 * h + 4].copy_from_slice(&crumbs(ld(b.add(16 + 32 * h))));
             }
             [f16_at(b.add(80)), f16_at(b.add(82))]
         }
         #[inline(always)]
         fn finish(dd: [f32; 2], dy: f32, isum: i32, summs: i32) -> f32 {
-            let (dall, dmin) = (dy * dd[0], dy * dd[1]);
-            dall * isum as f32 - dmin * summs as f32
+            finish_min(dd, dy, isum, summs)
         }
     }
 
@@ -353,7 +347,7 @@ mod imp {
                         z
                     };
                     let (isum, summs) = hsum2_i32(s, m);
-                    let dy = f32::from_le_bytes([*yb, *yb.add(1), *yb.add(2), *yb.add(3)]);
+                    let dy = f32::from_bits(u32_at(yb));
                     acc[iy] += B::finish(dd, dy, isum, summs);
                 }
             }
@@ -364,63 +358,11 @@ mod imp {
     }
 }
 
-macro_rules! wrappers {
-    ($name:ident, $blk:ident) => {
-        /// Safe entry: call only when the CPU has AVX2+FMA+F16C (the table guarantees it).
-        pub fn $name<const NY: usize>(
-            n: usize,
-            x: &[u8],
-            bx: usize,
-            nx: usize,
-            y: &[u8],
-            by: usize,
-            ny: usize,
-            out: &mut [f32],
-            ldo: usize,
-        ) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                use imp::SuperBlock;
-                assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
-                let row = n / QK_K * imp::$blk::BYTES;
-                check_gemm(
-                    n,
-                    QK_K,
-                    row,
-                    n / QK_K * Q8_K_BYTES,
-                    x,
-                    bx,
-                    nx,
-                    y,
-                    by,
-                    ny,
-                    out,
-                    ldo,
-                );
-                assert!(super::avx2_ok());
-                // SAFETY: sizes checked above; AVX2+FMA+F16C present.
-                unsafe {
-                    imp::gemm::<imp::$blk, NY>(
-                        n,
-                        x.as_ptr(),
-                        bx,
-                        nx,
-                        y.as_ptr(),
-                        by,
-                        out.as_mut_ptr(),
-                        ldo,
-                    )
-                }
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("AVX2 kernel on a non-x86 target")
-        }
-    };
-}
-
-wrappers!(gemm_q2_k, Q2K);
-wrappers!(gemm_q3_k, Q3K);
-wrappers!(gemm_q4_k, Q4K);
-wrappers!(gemm_q5_k, Q5K);
-wrappers!(gemm_q6_k, Q6K);
-wrappers!(gemm_iq4_xs, IQ4XS);
+super::gemm_wrappers!(SuperBlock::BYTES, blk QK_K, act Q8_K_BYTES;
+    gemm_q2_k => Q2K,
+    gemm_q3_k => Q3K,
+    gemm_q4_k => Q4K,
+    gemm_q5_k => Q5K,
+    gemm_q6_k => Q6K,
+    gemm_iq4_xs => IQ4XS,
+);

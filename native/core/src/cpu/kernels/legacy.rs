@@ -134,60 +134,8 @@ mod imp {
     }
 }
 
-macro_rules! wrappers {
-    ($name:ident, $blk:ident) => {
-        /// Safe entry: call only when the CPU has AVX2+FMA+F16C (the table guarantees it).
-        pub fn $name<const NY: usize>(
-            n: usize,
-            x: &[u8],
-            bx: usize,
-            nx: usize,
-            y: &[u8],
-            by: usize,
-            ny: usize,
-            out: &mut [f32],
-            ldo: usize,
-        ) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                use imp::Blk32;
-                assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
-                let row = n / QK * imp::$blk::BYTES;
-                check_gemm(
-                    n,
-                    QK,
-                    row,
-                    n / QK * Q8_0_BYTES,
-                    x,
-                    bx,
-                    nx,
-                    y,
-                    by,
-                    ny,
-                    out,
-                    ldo,
-                );
-                assert!(super::avx2_ok());
-                // SAFETY: sizes checked above; AVX2+FMA+F16C present (tier check).
-                unsafe {
-                    imp::gemm::<imp::$blk, NY>(
-                        n,
-                        x.as_ptr(),
-                        bx,
-                        nx,
-                        y.as_ptr(),
-                        by,
-                        out.as_mut_ptr(),
-                        ldo,
-                    )
-                }
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("AVX2 kernel on a non-x86 target")
-        }
-    };
-}
-
-wrappers!(gemm_q8_0, Q80);
-wrappers!(gemm_q4_0, Q40);
-wrappers!(gemm_iq4_nl, Iq4Nl);
+super::gemm_wrappers!(Blk32::BYTES, blk QK, act Q8_0_BYTES;
+    gemm_q8_0 => Q80,
+    gemm_q4_0 => Q40,
+    gemm_iq4_nl => Iq4Nl,
+);

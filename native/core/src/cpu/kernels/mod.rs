@@ -83,6 +83,43 @@ pub(crate) mod x86 {
     }
 }
 
+/// The safe GEMM entry points (`cpu::table::GemmFn`) of one kernel family: for each `name => Ty`, a wrapper that
+/// checks the slices (`check_gemm` with `blk` weights per block, `n / blk` blocks of `imp::Trait::CONST` weight
+/// bytes and of `act` activation bytes each; `act same` = the weight's) and calls `imp::gemm::<imp::Ty, NY>`.
+macro_rules! gemm_wrappers {
+    (@act same, $tr:ident::$bytes:ident, $ty:ident) => { <imp::$ty as imp::$tr>::$bytes };
+    (@act $act:expr, $tr:ident::$bytes:ident, $ty:ident) => { $act };
+    ($tr:ident::$bytes:ident, blk $blk:expr, act $act:tt; $($name:ident => $ty:ident),+ $(,)?) => {$(
+        /// Safe entry: call only when the CPU has AVX2+FMA+F16C (the table guarantees it).
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name<const NY: usize>(
+            n: usize,
+            x: &[u8],
+            bx: usize,
+            nx: usize,
+            y: &[u8],
+            by: usize,
+            ny: usize,
+            out: &mut [f32],
+            ldo: usize,
+        ) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
+                let act_block: usize = $crate::cpu::kernels::gemm_wrappers!(@act $act, $tr::$bytes, $ty);
+                let row = n / $blk * <imp::$ty as imp::$tr>::$bytes;
+                check_gemm(n, $blk, row, n / $blk * act_block, x, bx, nx, y, by, ny, out, ldo);
+                assert!(super::avx2_ok());
+                // SAFETY: sizes checked above; AVX2+FMA+F16C present (tier check).
+                unsafe { imp::gemm::<imp::$ty, NY>(n, x.as_ptr(), bx, nx, y.as_ptr(), by, out.as_mut_ptr(), ldo) }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            unreachable!("AVX2 kernel on a non-x86 target")
+        }
+    )+};
+}
+pub(crate) use gemm_wrappers;
+
 /// AVX2+FMA+F16C present on this CPU (independent of a forced lower `IKL_CPU_TIER`).
 #[inline]
 pub(crate) fn avx2_ok() -> bool {

@@ -36,13 +36,7 @@ const DELTA: f32 = 0.125;
 /// ggml `GROUP_MAX_EPS_IQ1_M`.
 const GROUP_MAX_EPS: f32 = 1e-7;
 
-pub static FORMAT: Format = Format {
-    qtype: QType::IQ1_M,
-    dequantize,
-    quantize: Some(quantize),
-    vec_dot_type: QType::Q8_K,
-    vec_dot: Some(vec_dot),
-};
+lattice_format!(IQ1_M);
 
 fn scale_words(b: &[u8]) -> [u16; 4] {
     [
@@ -70,10 +64,6 @@ fn delta_negative(b: &[u8], ib: usize, l: usize) -> bool {
     b[QH + 2 * ib + l / 2] & (0x08 << (4 * (l % 2))) != 0
 }
 
-fn dequantize(src: &[u8], dst: &mut [f32], _ne0: usize) {
-    dequantize_blocks(src, dst, SIZE, dequantize_block);
-}
-
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let sc = scale_words(b);
     let d = super_scale(&sc);
@@ -99,11 +89,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
 
 fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut sumf = 0f32;
-    for (xb, yb) in x
-        .chunks_exact(SIZE)
-        .zip(y.chunks_exact(Q8K_SIZE))
-        .take(n / QK_K)
-    {
+    for (xb, yb) in q8k_blocks(n, x, y, SIZE) {
         let sc = scale_words(xb);
         let (mut sumi1, mut sumi2) = (0i32, 0i32);
         for ib in 0..8 {
@@ -132,10 +118,6 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
         sumf += super_scale(&sc) * q8k_d(yb) * (sumi1 as f32 + DELTA * sumi2 as f32);
     }
     sumf
-}
-
-fn quantize(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[f32]>) {
-    quantize_rows(src, dst, ne0, imatrix, SIZE, quantize_block);
 }
 
 const X_P: [f32; 3] = [-1.0 + DELTA, DELTA, 1.0 + DELTA];
@@ -221,16 +203,7 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
             shift: 0,
         };
     };
-    let mut l = [0i8; 16];
-    for (j, &i) in idx.iter().enumerate() {
-        l[i] = if j < besti1 {
-            0
-        } else if j < besti2 {
-            1
-        } else {
-            2
-        };
-    }
+    let mut l = split_levels(&idx, besti1, besti2);
     if scale < 0.0 {
         l = l.map(|v| 2 - v);
         scale = -scale;
@@ -276,10 +249,8 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
 }
 
 /// Without an imatrix the column weights are uniform, as in ggml `quantize_row_iq1_m_ref`.
-fn weights16(xb: &[f32], qw: Option<&[f32]>, sigma2: f32, weight: &mut [f32; 16]) {
-    for i in 0..16 {
-        weight[i] = imatrix_weight(qw.map_or(1.0, |q| q[i]), sigma2, xb[i]);
-    }
+fn weights16(xb: &[f32], qw: Option<&[f32]>, sigma2: f32) -> [f32; 16] {
+    group_weights(xb, qw, sigma2, |x| imatrix_weight(1.0, sigma2, x))
 }
 
 /// One super-block (ggml `quantize_row_iq1_m_impl` loop body).
@@ -297,13 +268,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     }
     for ib in 0..16 {
         let xb = &xbl[16 * ib..16 * ib + 16];
-        let mut weight = [0f32; 16];
-        weights16(
-            xb,
-            qw.map(|q| &q[16 * ib..16 * ib + 16]),
-            all_sigma2[ib / 2],
-            &mut weight,
-        );
+        let mut weight = weights16(xb, qw.map(|q| &q[16 * ib..16 * ib + 16]), all_sigma2[ib / 2]);
         let max = xb.iter().fold(xb[0].abs(), |m, &v| m.max(v.abs()));
         // The reference sums from i = 1 (it folds element 0 into `max` only); kept as is.
         let sumwx = (1..16).fold(0f32, |s, i| s + weight[i] * xb[i].abs());
@@ -337,13 +302,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         sc[ib / 4] |= (ls as u16) << (3 * (ib % 4));
         y[QH + ib] |= MASKS[shifts[ib]];
         let xb = &xbl[16 * ib..16 * ib + 16];
-        let mut weight = [0f32; 16];
-        weights16(
-            xb,
-            qw.map(|q| &q[16 * ib..16 * ib + 16]),
-            all_sigma2[ib / 2],
-            &mut weight,
-        );
+        let weight = weights16(xb, qw.map(|q| &q[16 * ib..16 * ib + 16]), all_sigma2[ib / 2]);
         for k in 0..2 {
             let xx = shift_values(shifts[ib], k);
             let gi = y[QS + 2 * ib + k] as usize | ((((y[QH + ib] >> (4 * k)) & 7) as usize) << 8);

@@ -34,17 +34,7 @@ pub(super) const DELTA: f32 = 0.125;
 /// ggml `GROUP_MAX_EPS_IQ1_S`.
 const GROUP_MAX_EPS: f32 = 1e-12;
 
-pub static FORMAT: Format = Format {
-    qtype: QType::IQ1_S,
-    dequantize,
-    quantize: Some(quantize),
-    vec_dot_type: QType::Q8_K,
-    vec_dot: Some(vec_dot),
-};
-
-fn dequantize(src: &[u8], dst: &mut [f32], _ne0: usize) {
-    dequantize_blocks(src, dst, SIZE, dequantize_block);
-}
+lattice_format!(IQ1_S);
 
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = f16_to_f32(rd_u16(b, 0));
@@ -64,11 +54,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
 
 fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut sumf = 0f32;
-    for (xb, yb) in x
-        .chunks_exact(SIZE)
-        .zip(y.chunks_exact(Q8K_SIZE))
-        .take(n / QK_K)
-    {
+    for (xb, yb) in q8k_blocks(n, x, y, SIZE) {
         let (mut sumi, mut sumi1) = (0i32, 0i32);
         for ib in 0..8 {
             let h = rd_u16(xb, QH + 2 * ib);
@@ -88,10 +74,6 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
         sumf += f16_to_f32(rd_u16(xb, 0)) * q8k_d(yb) * (sumi as f32 + DELTA * sumi1 as f32);
     }
     sumf
-}
-
-fn quantize(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[f32]>) {
-    quantize_rows(src, dst, ne0, imatrix, SIZE, quantize_block);
 }
 
 /// Result of the per-32-block search.
@@ -118,12 +100,7 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
     // Exact weighted least squares over the three values: sort, then try every split into three runs.
     let mut idx = [0usize; 32];
     sort_idx(xb, &mut idx);
-    let (mut sumx, mut sumw) = ([0f32; 33], [0f32; 33]);
-    for j in 0..32 {
-        let i = idx[j];
-        sumx[j + 1] = sumx[j] + weight[i] * xb[i];
-        sumw[j + 1] = sumw[j] + weight[i];
-    }
+    let (sumx, sumw): ([f32; 33], [f32; 33]) = sorted_prefix_sums(&idx, xb, weight);
     let mut best_score = -f32::MIN_POSITIVE;
     let mut scale = max;
     let (mut besti1, mut besti2, mut best_shift) = (0usize, 0usize, 0i32);
@@ -154,16 +131,7 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
             shift: 1,
         };
     }
-    let mut l = [0i8; 32];
-    for (j, &i) in idx.iter().enumerate() {
-        l[i] = if j < besti1 {
-            0
-        } else if j < besti2 {
-            1
-        } else {
-            2
-        };
-    }
+    let mut l = split_levels(&idx, besti1, besti2);
     if scale < 0.0 {
         l = l.map(|v| 2 - v);
         scale = -scale;
@@ -208,10 +176,12 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     let sigma2 = 2.0 * sum_sq(xbl) / QK_K as f32;
     for ib in 0..8 {
         let xb = &xbl[32 * ib..32 * ib + 32];
-        let mut weight = [0f32; 32];
-        for i in 0..32 {
-            weight[i] = imatrix_weight(qw.map_or(1.0, |q| q[32 * ib + i]), sigma2, xb[i]);
-        }
+        let weight: [f32; 32] = group_weights(
+            xb,
+            qw.map(|q| &q[32 * ib..32 * ib + 32]),
+            sigma2,
+            |x| imatrix_weight(1.0, sigma2, x),
+        );
         let blk = process_block(xb, &weight);
         let mut h = 0u16;
         for k in 0..4 {

@@ -35,21 +35,11 @@ const SCALES: usize = offset_of!(BlockIq2S, scales);
 /// ggml `GROUP_MAX_EPS_IQ2_S`.
 const GROUP_MAX_EPS: f32 = 1e-8;
 
-pub static FORMAT: Format = Format {
-    qtype: QType::IQ2_S,
-    dequantize,
-    quantize: Some(quantize),
-    vec_dot_type: QType::Q8_K,
-    vec_dot: Some(vec_dot),
-};
+lattice_format!(IQ2_S);
 
 #[inline]
 fn grid_index(b: &[u8], ib: usize, l: usize) -> usize {
     b[QS + 4 * ib + l] as usize | ((((b[QH + ib] >> (2 * l)) & 3) as usize) << 8)
-}
-
-fn dequantize(src: &[u8], dst: &mut [f32], _ne0: usize) {
-    dequantize_blocks(src, dst, SIZE, dequantize_block);
 }
 
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
@@ -73,11 +63,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
 
 fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut sumf = 0f32;
-    for (xb, yb) in x
-        .chunks_exact(SIZE)
-        .zip(y.chunks_exact(Q8K_SIZE))
-        .take(n / QK_K)
-    {
+    for (xb, yb) in q8k_blocks(n, x, y, SIZE) {
         let d = f16_to_f32(rd_u16(xb, 0)) * q8k_d(yb);
         let mut bsum = 0i32;
         for ib in 0..8 {
@@ -100,13 +86,16 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     0.125 * sumf
 }
 
-fn quantize(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[f32]>) {
-    quantize_rows(src, dst, ne0, imatrix, SIZE, quantize_block);
-}
-
 /// One super-block (ggml `quantize_row_iq2_s_impl` loop body).
 fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     const KMAXQ: i32 = 3;
+    const SEARCH: ScaleSearch = ScaleSearch {
+        kmax: KMAXQ,
+        nstep: 9,
+        step: 0.1,
+        on_grid_init: true,
+        resnap_all: false,
+    };
     let lat = lattice_iq2s();
     y.fill(0);
     let mut scales = [0f32; 16];
@@ -115,13 +104,12 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
     for ib in 0..16 {
         let xb = &xbl[16 * ib..16 * ib + 16];
-        let mut weight = [0f32; 16];
-        for i in 0..16 {
-            weight[i] = match qw {
-                Some(q) => imatrix_weight(q[16 * ib + i], sigma2, xb[i]),
-                None => 0.25 * sigma2 + xb[i] * xb[i],
-            };
-        }
+        let weight: [f32; 16] = group_weights(
+            xb,
+            qw.map(|q| &q[16 * ib..16 * ib + 16]),
+            sigma2,
+            |x| 0.25 * sigma2 + x * x,
+        );
         let waux = weight.map(f32::sqrt);
         let mut xval = [0f32; 16];
         let mut signs = [0u8; 2];
@@ -130,49 +118,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         if max < GROUP_MAX_EPS {
             continue;
         }
-        let mut best = 0f32;
-        let mut scale = max / (2 * KMAXQ - 1) as f32;
-        let mut is_on_grid = [true; 2];
-        let mut l = [0i8; 16];
-        let mut laux = [0i8; 16];
-        for is in -9..=9 {
-            let id = ((2 * KMAXQ - 1) as f32 + is as f32 * 0.1) / max;
-            let this_scale = 1.0 / id;
-            let mut on_aux = [true; 2];
-            for k in 0..2 {
-                for i in 8 * k..8 * k + 8 {
-                    laux[i] = odd_level(id, xval[i], KMAXQ);
-                }
-                let r = 8 * k..8 * k + 8;
-                on_aux[k] = lat
-                    .snap(&xval[r.clone()], &waux[r.clone()], this_scale, &mut laux[r])
-                    .1;
-            }
-            let (sumqx, sumq2) = sums_odd(&xval, &weight, &laux);
-            if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
-                scale = sumqx / sumq2;
-                best = scale * sumqx;
-                l = laux;
-                is_on_grid = on_aux;
-            }
-        }
-        if is_on_grid.contains(&false) && scale > 0.0 {
-            let id = 1.0 / scale;
-            for k in 0..2 {
-                if is_on_grid[k] {
-                    continue;
-                }
-                for i in 8 * k..8 * k + 8 {
-                    l[i] = odd_level(id, xval[i], KMAXQ);
-                }
-                let r = 8 * k..8 * k + 8;
-                lat.snap(&xval[r.clone()], &waux[r.clone()], scale, &mut l[r]);
-            }
-            let (sumqx, sumq2) = sums_odd(&xval, &weight, &l);
-            if sumq2 > 0.0 {
-                scale = sumqx / sumq2;
-            }
-        }
+        let (mut scale, l) = search_scale::<16, 2>(lat, &SEARCH, &xval, &weight, &waux, max);
         if scale < 0.0 {
             scale = -scale;
             signs = signs.map(|s| !s);

@@ -32,17 +32,7 @@ const SCALES: usize = offset_of!(BlockIq2Xs, scales);
 /// ggml `GROUP_MAX_EPS`.
 const GROUP_MAX_EPS: f32 = 1e-15;
 
-pub static FORMAT: Format = Format {
-    qtype: QType::IQ2_XS,
-    dequantize,
-    quantize: Some(quantize),
-    vec_dot_type: QType::Q8_K,
-    vec_dot: Some(vec_dot),
-};
-
-fn dequantize(src: &[u8], dst: &mut [f32], _ne0: usize) {
-    dequantize_blocks(src, dst, SIZE, dequantize_block);
-}
+lattice_format!(IQ2_XS);
 
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = f16_to_f32(rd_u16(b, 0));
@@ -66,11 +56,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
 
 fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut sumf = 0f32;
-    for (xb, yb) in x
-        .chunks_exact(SIZE)
-        .zip(y.chunks_exact(Q8K_SIZE))
-        .take(n / QK_K)
-    {
+    for (xb, yb) in q8k_blocks(n, x, y, SIZE) {
         let d = f16_to_f32(rd_u16(xb, 0)) * q8k_d(yb);
         let mut bsum = 0i32;
         for ib in 0..8 {
@@ -96,17 +82,8 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     0.125 * sumf
 }
 
-fn quantize(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[f32]>) {
-    quantize_rows(src, dst, ne0, imatrix, SIZE, quantize_block);
-}
-
-fn weights16(xb: &[f32], qw: Option<&[f32]>, sigma2: f32, weight: &mut [f32; 16]) {
-    for i in 0..16 {
-        weight[i] = match qw {
-            Some(q) => imatrix_weight(q[i], sigma2, xb[i]),
-            None => 0.25 * sigma2 + xb[i] * xb[i],
-        };
-    }
+fn weights16(xb: &[f32], qw: Option<&[f32]>, sigma2: f32) -> [f32; 16] {
+    group_weights(xb, qw, sigma2, |x| 0.25 * sigma2 + x * x)
 }
 
 /// One super-block (ggml `quantize_row_iq2_xs_impl` loop body).
@@ -121,13 +98,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
     for ib in 0..16 {
         let xb = &xbl[16 * ib..16 * ib + 16];
-        let mut weight = [0f32; 16];
-        weights16(
-            xb,
-            qw.map(|q| &q[16 * ib..16 * ib + 16]),
-            sigma2,
-            &mut weight,
-        );
+        let weight = weights16(xb, qw.map(|q| &q[16 * ib..16 * ib + 16]), sigma2);
         let waux = weight.map(f32::sqrt);
         let mut xval = [0f32; 16];
         let mut signs = [0u8; 2];
@@ -139,12 +110,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         // Rough scale: best split of the sorted |x| into the three levels 1, 3, 5 (exhaustive, prefix sums).
         let mut idx = [0usize; 16];
         sort_idx(&xval, &mut idx);
-        let (mut sumx, mut sumw) = ([0f32; 17], [0f32; 17]);
-        for j in 0..16 {
-            let i = idx[j];
-            sumx[j + 1] = sumx[j] + weight[i] * xval[i];
-            sumw[j + 1] = sumw[j] + weight[i];
-        }
+        let (sumx, sumw): ([f32; 17], [f32; 17]) = sorted_prefix_sums(&idx, &xval, &weight);
         let (mut best, mut scale) = (0f32, 0f32);
         for i1 in 0..=16 {
             for i2 in i1..=16 {
@@ -165,19 +131,11 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         let mut l = [0i8; 16];
         let mut laux = [0i8; 16];
         let mut index = [0usize; 2];
-        let mut aux_index = [0usize; 2];
         for is in -7..=7 {
             let id = ((2 * KMAXQ - 1) as f32 + is as f32 * 0.1) / eff_max;
             let this_scale = 1.0 / id;
-            for k in 0..2 {
-                for i in 8 * k..8 * k + 8 {
-                    laux[i] = odd_level(id, xval[i], KMAXQ);
-                }
-                let r = 8 * k..8 * k + 8;
-                aux_index[k] = lat
-                    .snap(&xval[r.clone()], &waux[r.clone()], this_scale, &mut laux[r])
-                    .0;
-            }
+            let aux_index = snap_groups(lat, &xval, &waux, id, this_scale, KMAXQ, &mut laux, &[false; 2])
+                .map(|s| s.0);
             let (sumqx, sumq2) = sums_odd(&xval, &weight, &laux);
             if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
                 scale = sumqx / sumq2;
@@ -189,18 +147,9 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         if scale != 0.0 {
             for _ in 0..3 {
                 let id = 1.0 / scale;
-                let mut changed = false;
-                for k in 0..2 {
-                    for i in 8 * k..8 * k + 8 {
-                        laux[i] = odd_level(id, xval[i], KMAXQ);
-                    }
-                    let r = 8 * k..8 * k + 8;
-                    aux_index[k] = lat
-                        .snap(&xval[r.clone()], &waux[r.clone()], scale, &mut laux[r])
-                        .0;
-                    changed |= aux_index[k] != index[k];
-                }
-                if !changed {
+                let aux_index = snap_groups(lat, &xval, &waux, id, scale, KMAXQ, &mut laux, &[false; 2])
+                    .map(|s| s.0);
+                if aux_index == index {
                     break;
                 }
                 let (sumqx, sumq2) = sums_odd(&xval, &weight, &laux);
@@ -243,13 +192,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         y[SCALES + ib / 2] |= (ls as u8) << (4 * (ib % 2));
         let ls = (2 * ls + 1) as f32;
         let xb = &xbl[16 * ib..16 * ib + 16];
-        let mut weight = [0f32; 16];
-        weights16(
-            xb,
-            qw.map(|q| &q[16 * ib..16 * ib + 16]),
-            sigma2,
-            &mut weight,
-        );
+        let weight = weights16(xb, qw.map(|q| &q[16 * ib..16 * ib + 16]), sigma2);
         for k in 0..2 {
             let w = q2[2 * ib + k];
             let grid = IQ2XS_GRID[(w & 511) as usize];

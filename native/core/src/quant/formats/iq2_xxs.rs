@@ -29,17 +29,7 @@ const QS: usize = offset_of!(BlockIq2Xxs, qs);
 /// Groups whose largest |x| is below this are stored as zero-scale (ggml `GROUP_MAX_EPS`).
 const GROUP_MAX_EPS: f32 = 1e-15;
 
-pub static FORMAT: Format = Format {
-    qtype: QType::IQ2_XXS,
-    dequantize,
-    quantize: Some(quantize),
-    vec_dot_type: QType::Q8_K,
-    vec_dot: Some(vec_dot),
-};
-
-fn dequantize(src: &[u8], dst: &mut [f32], _ne0: usize) {
-    dequantize_blocks(src, dst, SIZE, dequantize_block);
-}
+lattice_format!(IQ2_XXS);
 
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = f16_to_f32(rd_u16(b, 0));
@@ -60,11 +50,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
 
 fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut sumf = 0f32;
-    for (xb, yb) in x
-        .chunks_exact(SIZE)
-        .zip(y.chunks_exact(Q8K_SIZE))
-        .take(n / QK_K)
-    {
+    for (xb, yb) in q8k_blocks(n, x, y, SIZE) {
         let d = f16_to_f32(rd_u16(xb, 0)) * q8k_d(yb);
         let mut bsum = 0i32;
         for ib in 0..8 {
@@ -88,10 +74,6 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     0.125 * sumf
 }
 
-fn quantize(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[f32]>) {
-    quantize_rows(src, dst, ne0, imatrix, SIZE, quantize_block);
-}
-
 /// One super-block (ggml `quantize_row_iq2_xxs_impl` loop body).
 fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     const KMAXQ: i32 = 3;
@@ -104,13 +86,12 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
     for ib in 0..8 {
         let xb = &xbl[32 * ib..32 * ib + 32];
-        let mut weight = [0f32; 32];
-        for i in 0..32 {
-            weight[i] = match qw {
-                Some(q) => imatrix_weight(q[32 * ib + i], sigma2, xb[i]),
-                None => 0.25 * sigma2 + xb[i] * xb[i],
-            };
-        }
+        let weight: [f32; 32] = group_weights(
+            xb,
+            qw.map(|q| &q[32 * ib..32 * ib + 32]),
+            sigma2,
+            |x| 0.25 * sigma2 + x * x,
+        );
         let waux = weight.map(f32::sqrt);
         let mut xval = [0f32; 32];
         let mut signs = [0u8; 4];
@@ -120,7 +101,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
             continue;
         }
         let mut lq = [0u8; 32];
-        let mut scale = make_qp_quants(KMAXQ + 1, &xval, &mut lq, &weight);
+        let mut scale = make_qp_quants_lattice(&xval, KMAXQ + 1, &mut lq, &weight);
         let mut l = lq.map(|v| v as i8);
         let eff_max = scale * KMAXQ as f32;
         let mut best = 0f32;
@@ -128,13 +109,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         for is in -6..=6 {
             let id = ((2 * KMAXQ - 1) as f32 + is as f32 * 0.1) / eff_max;
             let this_scale = 1.0 / id;
-            for k in 0..4 {
-                for i in 8 * k..8 * k + 8 {
-                    laux[i] = odd_level(id, xval[i], KMAXQ);
-                }
-                let r = 8 * k..8 * k + 8;
-                lat.snap(&xval[r.clone()], &waux[r.clone()], this_scale, &mut laux[r]);
-            }
+            snap_groups(lat, &xval, &waux, id, this_scale, KMAXQ, &mut laux, &[false; 4]);
             let (sumqx, sumq2) = sums_odd(&xval, &weight, &laux);
             if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
                 scale = sumqx / sumq2;
@@ -144,13 +119,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         }
         if scale > 0.0 {
             let id = 1.0 / scale;
-            for k in 0..4 {
-                for i in 8 * k..8 * k + 8 {
-                    l[i] = odd_level(id, xval[i], KMAXQ);
-                }
-                let r = 8 * k..8 * k + 8;
-                lat.snap(&xval[r.clone()], &waux[r.clone()], scale, &mut l[r]);
-            }
+            snap_groups(lat, &xval, &waux, id, scale, KMAXQ, &mut l, &[false; 4]);
             let (sumqx, sumq2) = sums_odd(&xval, &weight, &l);
             if sumq2 > 0.0 {
                 scale = sumqx / sumq2;

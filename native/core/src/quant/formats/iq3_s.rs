@@ -36,22 +36,12 @@ const QH: usize = offset_of!(BlockIq3S, qh);
 const SIGNS: usize = offset_of!(BlockIq3S, signs);
 const SCALES: usize = offset_of!(BlockIq3S, scales);
 
-pub static FORMAT: Format = Format {
-    qtype: QType::IQ3_S,
-    dequantize,
-    quantize: Some(quantize),
-    vec_dot_type: QType::Q8_K,
-    vec_dot: Some(vec_dot),
-};
+lattice_format!(IQ3_S);
 
 /// Grid entry of 4-group `k` (0…7) of 32-block `ib`.
 #[inline]
 fn grid(b: &[u8], ib: usize, k: usize) -> u32 {
     IQ3S_GRID[b[QS + 8 * ib + k] as usize | ((((b[QH + ib] >> k) & 1) as usize) << 8)]
-}
-
-fn dequantize(src: &[u8], dst: &mut [f32], _ne0: usize) {
-    dequantize_blocks(src, dst, SIZE, dequantize_block);
 }
 
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
@@ -72,11 +62,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
 
 fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut sumf = 0f32;
-    for (xb, yb) in x
-        .chunks_exact(SIZE)
-        .zip(y.chunks_exact(Q8K_SIZE))
-        .take(n / QK_K)
-    {
+    for (xb, yb) in q8k_blocks(n, x, y, SIZE) {
         let d = f16_to_f32(rd_u16(xb, 0)) * q8k_d(yb);
         let mut bsum = 0i32;
         for ib in 0..8 {
@@ -97,16 +83,20 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     sumf
 }
 
-fn quantize(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[f32]>) {
-    quantize_rows(src, dst, ne0, imatrix, SIZE, quantize_block);
-}
-
 /// One super-block (ggml `quantize_row_iq3_s_impl` loop body, block_size 32).
 ///
 /// Deliberate difference: the reference does not advance its `qs`/`signs` pointers past an all-zero 32-block,
 /// shifting the data of every later block; here each block is written at its own offset.
 fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     const KMAXQ: i32 = 8;
+    // Unlike IQ3_XXS, the reference re-snaps every group at the best scale (its on-grid skip is commented out).
+    const SEARCH: ScaleSearch = ScaleSearch {
+        kmax: KMAXQ,
+        nstep: 9,
+        step: 0.2,
+        on_grid_init: false,
+        resnap_all: true,
+    };
     let lat = lattice_iq3s();
     y.fill(0);
     let mut scales = [0f32; 8];
@@ -115,13 +105,12 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
     for ib in 0..8 {
         let xb = &xbl[32 * ib..32 * ib + 32];
-        let mut weight = [0f32; 32];
-        for i in 0..32 {
-            weight[i] = match qw {
-                Some(q) => imatrix_weight(q[32 * ib + i], sigma2, xb[i]),
-                None => xb[i] * xb[i],
-            };
-        }
+        let weight: [f32; 32] = group_weights(
+            xb,
+            qw.map(|q| &q[32 * ib..32 * ib + 32]),
+            sigma2,
+            |x| x * x,
+        );
         let waux = weight.map(f32::sqrt);
         let mut xval = [0f32; 32];
         let mut signs = [0u8; 4];
@@ -130,47 +119,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         if max == 0.0 {
             continue;
         }
-        let mut best = 0f32;
-        let mut scale = max / (2 * KMAXQ - 1) as f32;
-        let mut is_on_grid = [false; 8];
-        let mut l = [0i8; 32];
-        let mut laux = [0i8; 32];
-        for is in -9..=9 {
-            let id = ((2 * KMAXQ - 1) as f32 + is as f32 * 0.2) / max;
-            let this_scale = 1.0 / id;
-            let mut on_aux = [true; 8];
-            for k in 0..8 {
-                for i in 4 * k..4 * k + 4 {
-                    laux[i] = odd_level(id, xval[i], KMAXQ);
-                }
-                let r = 4 * k..4 * k + 4;
-                on_aux[k] = lat
-                    .snap(&xval[r.clone()], &waux[r.clone()], this_scale, &mut laux[r])
-                    .1;
-            }
-            let (sumqx, sumq2) = sums_odd(&xval, &weight, &laux);
-            if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
-                scale = sumqx / sumq2;
-                best = scale * sumqx;
-                l = laux;
-                is_on_grid = on_aux;
-            }
-        }
-        if is_on_grid.contains(&false) && scale > 0.0 {
-            // Unlike IQ3_XXS, the reference re-snaps every group here (its on-grid skip is commented out).
-            let id = 1.0 / scale;
-            for k in 0..8 {
-                for i in 4 * k..4 * k + 4 {
-                    l[i] = odd_level(id, xval[i], KMAXQ);
-                }
-                let r = 4 * k..4 * k + 4;
-                lat.snap(&xval[r.clone()], &waux[r.clone()], scale, &mut l[r]);
-            }
-            let (sumqx, sumq2) = sums_odd(&xval, &weight, &l);
-            if sumq2 > 0.0 {
-                scale = sumqx / sumq2;
-            }
-        }
+        let (mut scale, l) = search_scale::<32, 8>(lat, &SEARCH, &xval, &weight, &waux, max);
         if scale < 0.0 {
             scale = -scale;
             signs = signs.map(|s| !s);

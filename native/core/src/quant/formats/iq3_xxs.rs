@@ -32,17 +32,7 @@ const SAS: usize = QS + 64;
 /// ggml `GROUP_MAX_EPS_IQ3_XXS`.
 const GROUP_MAX_EPS: f32 = 1e-8;
 
-pub static FORMAT: Format = Format {
-    qtype: QType::IQ3_XXS,
-    dequantize,
-    quantize: Some(quantize),
-    vec_dot_type: QType::Q8_K,
-    vec_dot: Some(vec_dot),
-};
-
-fn dequantize(src: &[u8], dst: &mut [f32], _ne0: usize) {
-    dequantize_blocks(src, dst, SIZE, dequantize_block);
-}
+lattice_format!(IQ3_XXS);
 
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = f16_to_f32(rd_u16(b, 0));
@@ -65,11 +55,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
 
 fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut sumf = 0f32;
-    for (xb, yb) in x
-        .chunks_exact(SIZE)
-        .zip(y.chunks_exact(Q8K_SIZE))
-        .take(n / QK_K)
-    {
+    for (xb, yb) in q8k_blocks(n, x, y, SIZE) {
         let d = f16_to_f32(rd_u16(xb, 0)) * q8k_d(yb);
         let mut bsum = 0i32;
         for ib in 0..8 {
@@ -95,13 +81,16 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
     0.25 * sumf
 }
 
-fn quantize(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[f32]>) {
-    quantize_rows(src, dst, ne0, imatrix, SIZE, quantize_block);
-}
-
 /// One super-block (ggml `quantize_row_iq3_xxs_impl` loop body, grid_size 256).
 fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     const KMAXQ: i32 = 8;
+    const SEARCH: ScaleSearch = ScaleSearch {
+        kmax: KMAXQ,
+        nstep: 15,
+        step: 0.2,
+        on_grid_init: false,
+        resnap_all: false,
+    };
     let lat = lattice_iq3xxs();
     y.fill(0);
     let mut sas = [0u32; 8];
@@ -111,13 +100,12 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
     for ib in 0..8 {
         let xb = &xbl[32 * ib..32 * ib + 32];
-        let mut weight = [0f32; 32];
-        for i in 0..32 {
-            weight[i] = match qw {
-                Some(q) => imatrix_weight(q[32 * ib + i], sigma2, xb[i]),
-                None => xb[i] * xb[i],
-            };
-        }
+        let weight: [f32; 32] = group_weights(
+            xb,
+            qw.map(|q| &q[32 * ib..32 * ib + 32]),
+            sigma2,
+            |x| x * x,
+        );
         let waux = weight.map(f32::sqrt);
         let mut xval = [0f32; 32];
         let mut signs = [0u8; 4];
@@ -126,49 +114,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         if max < GROUP_MAX_EPS {
             continue;
         }
-        let mut best = 0f32;
-        let mut scale = max / (2 * KMAXQ - 1) as f32;
-        let mut is_on_grid = [false; 8];
-        let mut l = [0i8; 32];
-        let mut laux = [0i8; 32];
-        for is in -15..=15 {
-            let id = ((2 * KMAXQ - 1) as f32 + is as f32 * 0.2) / max;
-            let this_scale = 1.0 / id;
-            let mut on_aux = [true; 8];
-            for k in 0..8 {
-                for i in 4 * k..4 * k + 4 {
-                    laux[i] = odd_level(id, xval[i], KMAXQ);
-                }
-                let r = 4 * k..4 * k + 4;
-                on_aux[k] = lat
-                    .snap(&xval[r.clone()], &waux[r.clone()], this_scale, &mut laux[r])
-                    .1;
-            }
-            let (sumqx, sumq2) = sums_odd(&xval, &weight, &laux);
-            if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
-                scale = sumqx / sumq2;
-                best = scale * sumqx;
-                l = laux;
-                is_on_grid = on_aux;
-            }
-        }
-        if is_on_grid.contains(&false) && scale > 0.0 {
-            let id = 1.0 / scale;
-            for k in 0..8 {
-                if is_on_grid[k] {
-                    continue;
-                }
-                for i in 4 * k..4 * k + 4 {
-                    l[i] = odd_level(id, xval[i], KMAXQ);
-                }
-                let r = 4 * k..4 * k + 4;
-                lat.snap(&xval[r.clone()], &waux[r.clone()], scale, &mut l[r]);
-            }
-            let (sumqx, sumq2) = sums_odd(&xval, &weight, &l);
-            if sumq2 > 0.0 {
-                scale = sumqx / sumq2;
-            }
-        }
+        let (mut scale, l) = search_scale::<32, 8>(lat, &SEARCH, &xval, &weight, &waux, max);
         if scale < 0.0 {
             scale = -scale;
             signs = signs.map(|s| !s & 127);

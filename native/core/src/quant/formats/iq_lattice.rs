@@ -1,8 +1,9 @@
 //! Shared machinery of the lattice i-quants: grid maps and neighbour lists (built once, lazily), the
-//! neighbour searches, `make_qp_quants`, and little-endian field readers for blocks and Q8_K activations.
+//! neighbour searches, the quantizers' common scale search, the `Format` boilerplate, and little-endian field
+//! readers for blocks and Q8_K activations.
 //!
 //! Ports of ggml-quants.c `iq2xs_init_impl`, `iq3xs_init_impl`, `iq2_find_best_neighbour`,
-//! `iq3_find_best_neighbour`, `iq1_find_best_neighbour2`, `make_qp_quants` (ik_llama.cpp @ 8337e4cd),
+//! `iq3_find_best_neighbour`, `iq1_find_best_neighbour2` (ik_llama.cpp @ 8337e4cd),
 //! spec/quants.md §13.3.
 
 // Index loops mirror the reference C loops one to one, which keeps the port reviewable.
@@ -11,6 +12,8 @@
 use std::sync::OnceLock;
 
 use super::grids;
+pub use super::common::{rd_u32, sum_sq};
+pub use super::search::make_qp_quants_lattice;
 use crate::quant::convert::nearest_int;
 
 /// Weights per super-block of every lattice i-quant.
@@ -24,11 +27,6 @@ const Q8K_BSUMS: usize = 264;
 #[inline]
 pub fn rd_u16(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([b[off], b[off + 1]])
-}
-
-#[inline]
-pub fn rd_u32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
 }
 
 #[inline]
@@ -291,12 +289,6 @@ pub fn imatrix_weight(qw: f32, sigma2: f32, x: f32) -> f32 {
     qw * (sigma2 + x * x).sqrt()
 }
 
-/// Sum of squares of a super-block.
-#[inline]
-pub fn sum_sq(x: &[f32]) -> f32 {
-    x.iter().fold(0f32, |s, &v| s + v * v)
-}
-
 /// Signs of groups of 8 for the 7-bit sign codes: `xval = |x|`, and when a group has an odd number of
 /// negatives, the element with the smallest `w·x²` is flipped back (spec §13.3 step 1). Returns the 7-bit codes.
 pub fn even_signs(x: &[f32], w: &[f32], xval: &mut [f32], signs: &mut [u8]) {
@@ -363,76 +355,6 @@ pub fn odd_level(id: f32, x: f32, kmax: i32) -> i8 {
     nearest_int(0.5 * (id * x - 1.0)).clamp(0, kmax - 1) as i8
 }
 
-/// ggml `make_qp_quants`: non-negative levels 0…nmax with an imatrix-weighted scale search; returns the scale.
-pub fn make_qp_quants(nmax: i32, x: &[f32], l: &mut [u8], w: &[f32]) -> f32 {
-    let max = x.iter().fold(0f32, |m, &v| m.max(v));
-    if max < 1e-16 {
-        l.iter_mut().for_each(|v| *v = 0);
-        return 0.0;
-    }
-    let mut iscale = nmax as f32 / max;
-    for (o, &v) in l.iter_mut().zip(x) {
-        *o = nearest_int(iscale * v) as u8;
-    }
-    let scale = 1.0 / iscale;
-    let mut best_mse = 0f32;
-    for ((&v, &lv), &wv) in x.iter().zip(l.iter()).zip(w) {
-        let diff = v - scale * lv as f32;
-        best_mse += wv * diff * diff;
-    }
-    for is in -4..=4 {
-        if is == 0 {
-            continue;
-        }
-        let iscale_is = (0.1 * is as f32 + nmax as f32) / max;
-        let scale_is = 1.0 / iscale_is;
-        let mut mse = 0f32;
-        for (&v, &wv) in x.iter().zip(w) {
-            let q = nearest_int(iscale_is * v).min(nmax);
-            let diff = v - scale_is * q as f32;
-            mse += wv * diff * diff;
-        }
-        if mse < best_mse {
-            best_mse = mse;
-            iscale = iscale_is;
-        }
-    }
-    let (mut sumlx, mut suml2) = (0f32, 0f32);
-    for ((o, &v), &wv) in l.iter_mut().zip(x).zip(w) {
-        let q = nearest_int(iscale * v).min(nmax);
-        *o = q as u8;
-        sumlx += wv * v * q as f32;
-        suml2 += wv * q as f32 * q as f32;
-    }
-    for _ in 0..5 {
-        let mut n_changed = 0;
-        for i in 0..x.len() {
-            let wv = w[i];
-            let li = l[i] as f32;
-            let mut slx = sumlx - wv * x[i] * li;
-            let mut sl2 = suml2 - wv * li * li;
-            if slx > 0.0 && sl2 > 0.0 {
-                // Clamped below too: a tiny `slx` overflows nearest_int's range (the reference stores the garbage).
-                let new_l = nearest_int(x[i] * sl2 / slx).clamp(0, nmax);
-                if new_l != l[i] as i32 {
-                    slx += wv * x[i] * new_l as f32;
-                    sl2 += wv * new_l as f32 * new_l as f32;
-                    if slx * slx * suml2 > sumlx * sumlx * sl2 {
-                        l[i] = new_l as u8;
-                        sumlx = slx;
-                        suml2 = sl2;
-                        n_changed += 1;
-                    }
-                }
-            }
-        }
-        if n_changed == 0 {
-            break;
-        }
-    }
-    sumlx / suml2
-}
-
 /// Indices `0..n` sorted by ascending `x` (ggml `qsort` with `iq1_sort_helper`; ties keep index order here).
 pub fn sort_idx(x: &[f32], idx: &mut [usize]) {
     for (i, o) in idx.iter_mut().enumerate() {
@@ -475,4 +397,172 @@ pub fn dequantize_blocks(src: &[u8], dst: &mut [f32], size: usize, block: fn(&[u
     for (b, y) in src.chunks_exact(size).zip(dst.chunks_exact_mut(QK_K)) {
         block(b, y);
     }
+}
+
+/// Pairs (weight super-block of `size` bytes, Q8_K block) of a dot product over `n` elements.
+#[inline]
+pub fn q8k_blocks<'a>(
+    n: usize,
+    x: &'a [u8],
+    y: &'a [u8],
+    size: usize,
+) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+    x.chunks_exact(size).zip(y.chunks_exact(Q8K_SIZE)).take(n / QK_K)
+}
+
+/// The `FORMAT` static of a lattice i-quant (Q8_K activations) plus its row-level `dequantize` / `quantize`,
+/// built from the module's `SIZE`, `dequantize_block`, `quantize_block` and `vec_dot`.
+macro_rules! lattice_format {
+    ($q:ident) => {
+        pub static FORMAT: Format = Format {
+            qtype: QType::$q,
+            dequantize,
+            quantize: Some(quantize),
+            vec_dot_type: QType::Q8_K,
+            vec_dot: Some(vec_dot),
+        };
+
+        fn dequantize(src: &[u8], dst: &mut [f32], _ne0: usize) {
+            dequantize_blocks(src, dst, SIZE, dequantize_block);
+        }
+
+        fn quantize(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[f32]>) {
+            quantize_rows(src, dst, ne0, imatrix, SIZE, quantize_block);
+        }
+    };
+}
+pub(super) use lattice_format;
+
+/// Importance weights of one group: `imatrix_weight` with the imatrix column weights `qw` (the group's slice),
+/// else `fallback(x)`.
+#[inline]
+pub fn group_weights<const N: usize>(
+    xb: &[f32],
+    qw: Option<&[f32]>,
+    sigma2: f32,
+    fallback: impl Fn(f32) -> f32,
+) -> [f32; N] {
+    let mut weight = [0f32; N];
+    for i in 0..N {
+        weight[i] = match qw {
+            Some(q) => imatrix_weight(q[i], sigma2, xb[i]),
+            None => fallback(xb[i]),
+        };
+    }
+    weight
+}
+
+/// Set the levels of each of the `NG` groups of `l` (`N / NG` coordinates each) not marked in `skip` to
+/// `odd_level(id, x, kmax)` and snap them to the grid at `scale` ([`Lattice::snap`]); per group the result.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn snap_groups<const N: usize, const NG: usize>(
+    lat: &Lattice,
+    xval: &[f32; N],
+    waux: &[f32; N],
+    id: f32,
+    scale: f32,
+    kmax: i32,
+    l: &mut [i8; N],
+    skip: &[bool; NG],
+) -> [(usize, bool); NG] {
+    let g = N / NG;
+    let mut out = [(0, true); NG];
+    for k in 0..NG {
+        if skip[k] {
+            continue;
+        }
+        for i in g * k..g * k + g {
+            l[i] = odd_level(id, xval[i], kmax);
+        }
+        let r = g * k..g * k + g;
+        out[k] = lat.snap(&xval[r.clone()], &waux[r.clone()], scale, &mut l[r]);
+    }
+    out
+}
+
+/// Parameters of [`search_scale`] that differ between IQ2_S, IQ3_XXS and IQ3_S.
+pub struct ScaleSearch {
+    /// Largest level + 1 (ggml `kMaxQ`).
+    pub kmax: i32,
+    /// Inverse scales tried: `(2·kmax − 1 + is·step) / max` for `is ∈ −nstep..=nstep`.
+    pub nstep: i32,
+    pub step: f32,
+    /// What the "group is on the grid" flags start as before the first improving candidate.
+    pub on_grid_init: bool,
+    /// Re-snap every group at the best scale (IQ3_S) instead of only the off-grid ones.
+    pub resnap_all: bool,
+}
+
+/// The grid-constrained scale search of ggml `quantize_row_iq2_s_impl` / `quantize_row_iq3_*_impl`: try each
+/// inverse scale, keep the weighted least-squares best; if some group of the best ended off the grid, re-snap
+/// at the best scale and refit. Returns (scale, levels).
+pub fn search_scale<const N: usize, const NG: usize>(
+    lat: &Lattice,
+    p: &ScaleSearch,
+    xval: &[f32; N],
+    weight: &[f32; N],
+    waux: &[f32; N],
+    max: f32,
+) -> (f32, [i8; N]) {
+    let kmax = p.kmax;
+    let mut best = 0f32;
+    let mut scale = max / (2 * kmax - 1) as f32;
+    let mut is_on_grid = [p.on_grid_init; NG];
+    let mut l = [0i8; N];
+    let mut laux = [0i8; N];
+    for is in -p.nstep..=p.nstep {
+        let id = ((2 * kmax - 1) as f32 + is as f32 * p.step) / max;
+        let this_scale = 1.0 / id;
+        let snapped = snap_groups(lat, xval, waux, id, this_scale, kmax, &mut laux, &[false; NG]);
+        let (sumqx, sumq2) = sums_odd(xval, weight, &laux);
+        if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
+            scale = sumqx / sumq2;
+            best = scale * sumqx;
+            l = laux;
+            is_on_grid = snapped.map(|s| s.1);
+        }
+    }
+    if is_on_grid.contains(&false) && scale > 0.0 {
+        let id = 1.0 / scale;
+        let skip = if p.resnap_all { [false; NG] } else { is_on_grid };
+        snap_groups(lat, xval, waux, id, scale, kmax, &mut l, &skip);
+        let (sumqx, sumq2) = sums_odd(xval, weight, &l);
+        if sumq2 > 0.0 {
+            scale = sumqx / sumq2;
+        }
+    }
+    (scale, l)
+}
+
+/// Levels 0, 1, 2 of the elements in sorted order `idx` split at positions `i1 ≤ i2` (the IQ1 exact search).
+#[inline]
+pub fn split_levels<const N: usize>(idx: &[usize; N], i1: usize, i2: usize) -> [i8; N] {
+    let mut l = [0i8; N];
+    for (j, &i) in idx.iter().enumerate() {
+        l[i] = if j < i1 {
+            0
+        } else if j < i2 {
+            1
+        } else {
+            2
+        };
+    }
+    l
+}
+
+/// Weighted prefix sums over the elements in sorted order `idx`: (Σ w·x, Σ w) of the first j, j = 0…N.
+#[inline]
+pub fn sorted_prefix_sums<const N: usize, const N1: usize>(
+    idx: &[usize; N],
+    x: &[f32],
+    weight: &[f32],
+) -> ([f32; N1], [f32; N1]) {
+    let (mut sumx, mut sumw) = ([0f32; N1], [0f32; N1]);
+    for j in 0..N {
+        let i = idx[j];
+        sumx[j + 1] = sumx[j] + weight[i] * x[i];
+        sumw[j + 1] = sumw[j] + weight[i];
+    }
+    (sumx, sumw)
 }

@@ -24,11 +24,9 @@ fn qx_weight(qw: Option<&[f32]>, rmse_type: i32, x: f32, i: usize) -> f32 {
     }
 }
 
-/// Symmetric levels `l ∈ [−nmax, nmax−1]` (stored `l + nmax` in `levels`), weighted LS scale with the ik
-/// two-orientation scan and greedy refinement (§13.1). Returns the scale.
-pub fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8], mut rmse_type: i32, qw: Option<&[f32]>) -> f32 {
-    let n = x.len();
-    debug_assert!(levels.len() >= n);
+/// (max |x|, the signed value attaining it; the first one on ties) — the reference's `amax`/`max` scan.
+#[inline]
+fn signed_absmax(x: &[f32]) -> (f32, f32) {
     let (mut amax, mut max) = (0.0f32, 0.0f32);
     for &v in x {
         if v.abs() > amax {
@@ -36,6 +34,15 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8], mut rmse_type: i3
             max = v;
         }
     }
+    (amax, max)
+}
+
+/// Symmetric levels `l ∈ [−nmax, nmax−1]` (stored `l + nmax` in `levels`), weighted LS scale with the ik
+/// two-orientation scan and greedy refinement (§13.1). Returns the scale.
+pub fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8], mut rmse_type: i32, qw: Option<&[f32]>) -> f32 {
+    let n = x.len();
+    debug_assert!(levels.len() >= n);
+    let (amax, max) = signed_absmax(x);
     if amax < GROUP_MAX_EPS {
         levels[..n].fill(0);
         return 0.0;
@@ -135,13 +142,7 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8], mut rmse_type: i3
 /// Q3_K reference search: weights x², up to 5 coordinate-descent passes (§13.1). Levels stored `l + nmax`.
 pub fn make_q3_quants(x: &[f32], nmax: i32, levels: &mut [i8], do_rmse: bool) -> f32 {
     let n = x.len();
-    let (mut amax, mut max) = (0.0f32, 0.0f32);
-    for &v in x {
-        if v.abs() > amax {
-            amax = v.abs();
-            max = v;
-        }
-    }
+    let (amax, max) = signed_absmax(x);
     if amax < GROUP_MAX_EPS {
         levels[..n].fill(0);
         return 0.0;
@@ -409,8 +410,24 @@ pub fn make_qkx3_quants(
 
 /// Positive scale for non-negative values (sub-block scales/mins), levels 0…nmax (§13.2 `make_qp_quants`).
 pub fn make_qp_quants(x: &[f32], nmax: i32, levels: &mut [u8], qw: &[f32]) -> f32 {
+    qp_quants::<false>(x, nmax, levels, qw)
+}
+
+/// `make_qp_quants` as the lattice i-quants use it (IQ2_XXS): the max skips NaNs, and refined levels are also
+/// clamped below at 0 (a tiny `slx` overflows nearest_int's range; the reference stores the garbage).
+pub fn make_qp_quants_lattice(x: &[f32], nmax: i32, levels: &mut [u8], qw: &[f32]) -> f32 {
+    qp_quants::<true>(x, nmax, levels, qw)
+}
+
+/// Both variants of `make_qp_quants`; they differ only where `LATTICE` is tested.
+#[inline]
+fn qp_quants<const LATTICE: bool>(x: &[f32], nmax: i32, levels: &mut [u8], qw: &[f32]) -> f32 {
     let n = x.len();
-    let max = x.iter().fold(0.0f32, |m, &v| if m > v { m } else { v });
+    let max = if LATTICE {
+        x.iter().fold(0.0f32, |m, &v| m.max(v))
+    } else {
+        x.iter().fold(0.0f32, |m, &v| if m > v { m } else { v })
+    };
     if max < 1e-16 {
         levels[..n].fill(0);
         return 0.0;
@@ -457,7 +474,8 @@ pub fn make_qp_quants(x: &[f32], nmax: i32, levels: &mut [u8], qw: &[f32]) -> f3
             let mut slx = sumlx - w * x[i] * li;
             let mut sl2 = suml2 - w * li * li;
             if slx > 0.0 && sl2 > 0.0 {
-                let new_l = nearest_int(x[i] * sl2 / slx).min(nmax);
+                let new_l = nearest_int(x[i] * sl2 / slx);
+                let new_l = if LATTICE { new_l.clamp(0, nmax) } else { new_l.min(nmax) };
                 if new_l != levels[i] as i32 {
                     slx += w * x[i] * new_l as f32;
                     sl2 += w * new_l as f32 * new_l as f32;
