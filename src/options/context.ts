@@ -38,7 +38,10 @@ export function withContextOptions(cmd: Command): Command {
     return attachGroup(cmd, "Attention, MLA and MoE:", [
         new Option("--flash-attn [on|off|auto]", "flash attention; bare flag = on").argParser(parseTriState).default("on"),
         new Option("--no-flash-attn", "disable flash attention"),
-        new Option("--mla-use <0-3>", "MLA mode for DeepSeek-style models").argParser(intInRange(0, 3)).default(3),
+        // ik_llama.cpp defaults to 3; the engine implements mode 0 (standard attention) so far, so that is the default.
+        new Option("--mla-use <0-3>", "MLA mode for DeepSeek2 models: 0 = standard attention (modes 1-3 not implemented yet)")
+            .argParser(intInRange(0, 3))
+            .default(0),
         new Option("--attention-max-batch <MiB>", "cap on attention intermediates; 0 = no cap").argParser(intInRange(0, 1 << 20)).default(256),
         new Option("--fused-moe", "fused MoE up/gate op (default; accepted for old command lines)"),
         new Option("--no-fused-moe", "disable the fused MoE up/gate op"),

@@ -5,7 +5,6 @@ import type { Command } from "commander";
 import { IklError } from "../engine/errors.js";
 
 const NO_CUDA = "needs the CUDA backend, which this build does not have yet (CPU only)";
-const NO_DS2 = "applies to DeepSeek2 (MLA/MoE) models, which this build cannot run yet";
 
 /** Option attribute name → why it is refused. */
 export const NOT_YET: Readonly<Record<string, string>> = {
@@ -19,22 +18,27 @@ export const NOT_YET: Readonly<Record<string, string>> = {
     nCpuMoe: `--n-cpu-moe ${NO_CUDA}`,
     kvOffload: `-nkvo/--no-kv-offload ${NO_CUDA}`,
     runTimeRepack: "-rtr/--run-time-repack (row-interleaved repacking at load) is not implemented yet",
-    mlaUse: `-mla/--mla-use ${NO_DS2}`,
-    attentionMaxBatch: `-amb/--attention-max-batch ${NO_DS2}`,
-    smartExpertReduction: `-ser/--smart-expert-reduction ${NO_DS2}`,
+    mlaUse: "-mla 1-3 (absorbed MLA attention) is not implemented yet; DeepSeek2 models run with standard attention (-mla 0)",
+    attentionMaxBatch: "-amb/--attention-max-batch is not implemented yet",
+    smartExpertReduction: "-ser/--smart-expert-reduction is not implemented yet",
     mergeQkv: "-mqkv/--merge-qkv is not implemented yet",
-    mergeUpGateExperts: `-muge/--merge-up-gate-experts ${NO_DS2}`
+    mergeUpGateExperts: "-muge/--merge-up-gate-experts is not implemented yet"
+};
+
+/** Values of a refused option that the engine does support (the option is then accepted and shown). */
+const SUPPORTED_VALUES: Readonly<Record<string, (v: unknown) => boolean>> = {
+    mlaUse: (v) => v === 0
 };
 
 /** Hide the not-yet-supported options of `cmd` from its help and refuse them when the user sets them. */
 export function refuseUnsupported(cmd: Command): Command {
-    for (const o of cmd.options) if (o.attributeName() in NOT_YET) o.hideHelp();
+    for (const o of cmd.options) if (o.attributeName() in NOT_YET && !(o.attributeName() in SUPPORTED_VALUES)) o.hideHelp();
     cmd.hook("preAction", (_root, action) => {
         for (const o of action.options) {
             const key = o.attributeName();
             const why = NOT_YET[key];
             const source = action.getOptionValueSource(key);
-            if (why !== undefined && (source === "cli" || source === "env")) {
+            if (why !== undefined && (source === "cli" || source === "env") && SUPPORTED_VALUES[key]?.(action.getOptionValue(key)) !== true) {
                 throw new IklError("IKL_E_UNSUPPORTED", `${why}; remove it from the command line`);
             }
         }

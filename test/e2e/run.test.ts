@@ -92,7 +92,7 @@ describe("ikl run", () => {
 
     it("refuses options the engine cannot honour yet, and hides them from help", () => {
         for (const [flag, what] of [["-ngl 99", /n-gpu-layers needs the CUDA backend/], ["-ot exps=CPU", /override-tensor needs the CUDA/],
-            ["-mla 3", /mla-use applies to DeepSeek2/], ["-rtr", /run-time-repack .* not implemented yet/], ["-amb 64", /attention-max-batch/]] as const) {
+            ["-mla 3", /-mla 1-3 .*not implemented yet.*-mla 0/], ["-rtr", /run-time-repack .* not implemented yet/], ["-amb 64", /attention-max-batch/]] as const) {
             const r = ikl(["run", "-m", model, "-p", "hi", "-n", "1", ...flag.split(" ")]);
             expect(r.code, flag).toBe(1);
             expect(r.stderr.trim()).toMatch(what);
@@ -101,7 +101,8 @@ describe("ikl run", () => {
         // accepted spellings from users' scripts that are no-ops for a dense model keep working
         expect(ikl(["run", "-m", model, "-p", "hi", "-n", "1", "--temp", "0", "-fmoe"]).code).toBe(0);
         const help = ikl(["run", "--help"]).stdout;
-        expect(help).not.toMatch(/n-gpu-layers|override-tensor|mla-use|run-time-repack|attention-max-batch/);
+        expect(help).not.toMatch(/n-gpu-layers|override-tensor|run-time-repack|attention-max-batch/);
+        expect(ikl(["run", "-m", model, "-p", "hi", "-n", "1", "--temp", "0", "-mla", "0"]).code).toBe(0);
         expect(help).toMatch(/--flash-attn/);
     }, 60_000);
 });
