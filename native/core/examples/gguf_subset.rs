@@ -3,8 +3,6 @@
 //!
 //! Usage: gguf_subset IN OUT [--drop-tensor NAME]... [--drop-key-prefix PREFIX]...
 
-use std::io::Write;
-
 use ikl_core::gguf::{GgufModel, GgufWriter, WriteTensor};
 
 fn main() {

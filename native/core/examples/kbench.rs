@@ -220,7 +220,7 @@ fn main() {
                     );
                 }
             }) / copies as f64;
-            let ts = time(reps.min(3).max(1), || {
+            let ts = time(reps.clamp(1, 3), || {
                 run(&scalar, n, &x, bx, srows, &y, by, ny, &mut o2)
             }) * rows as f64
                 / srows as f64;

@@ -2,7 +2,6 @@
 //! each parse or fail with `Error::Gguf`/`Error::Invalid` — never panic, hang, over-allocate or read out of
 //! bounds. Deterministic (seeded), bounded in time, part of the normal `cargo test` run.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use ikl_core::gguf::{Array, GgufHeader, GgufWriter, Value, WriteTensor};

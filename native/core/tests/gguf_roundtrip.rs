@@ -1,8 +1,6 @@
 //! Read → write round trips on real files: a generated fixture model and a file written by ik_llama.cpp's own
 //! GGUF writer (fixtures/models/ref-iqk-mix.gguf) must come back byte for byte. Also GGUF v2 files.
 
-use std::io::Write;
-
 use ikl_core::fixtures::{write_model, FixtureOptions};
 use ikl_core::gguf::{GgufHeader, GgufModel, GgufWriter, WriteTensor};
 use ikl_core::Error;

@@ -122,7 +122,7 @@ fn batch_split_and_incremental_agree() {
     let mut d = ctx(&model, 64, 64, 64);
     let toks2: Vec<u32> = toks.iter().chain(toks.iter()).copied().collect();
     let pos2: Vec<i32> = pos.iter().chain(pos.iter()).copied().collect();
-    let seq2: Vec<i32> = (0..40).map(|i| (i / 20) as i32).collect();
+    let seq2: Vec<i32> = (0..40).map(|i: i32| i / 20).collect();
     let both = d.decode(&toks2, &pos2, &seq2, &[19, 39]).unwrap().to_vec();
     let nv = model.n_vocab();
     assert!(md(&both[..nv], &full) < 1e-3 && md(&both[nv..], &full) < 1e-3);

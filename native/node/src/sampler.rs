@@ -46,7 +46,7 @@ fn params(o: &SamplerOptions) -> std::result::Result<SamplerParams, Failure> {
     };
     let seed = match o.seed {
         None => d.seed,
-        Some(s) if s == -1.0 => 0xFFFF_FFFF,
+        Some(-1.0) => 0xFFFF_FFFF,
         Some(s) if s.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&s) => s as u64,
         Some(s) => return Err(bad(format!("sampler seed {s} is not -1 or an integer in 0..=4294967295"))),
     };

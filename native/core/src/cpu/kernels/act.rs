@@ -5,6 +5,7 @@
 //! * Q8_K: signed max (first of largest magnitude), `q = min(127, nearest_int(−127/max · x))` with the
 //!   reference's magic-number rounding, `bsums`, ik's `sum = d·Σq`;
 //! * F16 (`vcvtps2ph`, round to nearest even), BF16 (integer round-to-nearest-even with the NaN rule), F32 copy.
+//!
 //! NaN inputs: F16 keeps the NaN payload bits that `vcvtps2ph` keeps (the scalar reference writes 0x7E00);
 //! the Q8 quantizers' results for NaN inputs are unspecified (as in ik).
 

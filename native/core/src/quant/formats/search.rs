@@ -103,12 +103,10 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8], mut rmse_type: i3
         for j in 0..n {
             let l = levels[j] as i32 - nmax;
             let g = scale * w(j) * (x[j] - scale * l as f32);
-            if (g > 0.0 && l < nmax - 1) || (g < 0.0 && l > -nmax) {
-                if g.abs() > abs_gmax {
-                    abs_gmax = g.abs();
-                    gmax = g;
-                    best_j = j;
-                }
+            if ((g > 0.0 && l < nmax - 1) || (g < 0.0 && l > -nmax)) && g.abs() > abs_gmax {
+                abs_gmax = g.abs();
+                gmax = g;
+                best_j = j;
             }
         }
         if best_j == usize::MAX {
