@@ -16,7 +16,6 @@ use super::common::{pack_n16, rd_f16, rows, unpack_n16, wr_f16};
 use super::q8::{q8k_d, q8k_q, Q8_0_BYTES, Q8_K_BYTES};
 use super::search::GROUP_MAX_EPS;
 use super::values::{best_index_iq4nl, e8m0_to_f32_half, KVALUES_IQ4NL, KVALUES_MXFP4};
-use crate::quant::convert::nearest_int;
 use crate::quant::QType;
 
 const QK: usize = 32;
@@ -50,8 +49,9 @@ fn iq4_block_scale(xb: &[f32], w: &[f32; QK], l: &mut [u8]) -> f32 {
         let (mut sqx, mut sq2) = (0.0f32, 0.0f32);
         for j in 0..QK {
             let q = v[best_index_iq4nl(v, id * xb[j])] as f32;
-            sqx += w[j] * q * xb[j];
-            sq2 += w[j] * q * q;
+            // the reference build contracts `s += w*q*x` to fma(w*q, x, s)
+            sqx = (w[j] * q).mul_add(xb[j], sqx);
+            sq2 = (w[j] * q).mul_add(q, sq2);
         }
         (sqx, sq2)
     };
@@ -87,7 +87,8 @@ fn iq4_block_scale(xb: &[f32], w: &[f32; QK], l: &mut [u8]) -> f32 {
         let (mut min_step, mut best_j, mut dir) = (f32::INFINITY, usize::MAX, 0i32);
         for j in 0..QK {
             let lj = l[j] as usize;
-            let g = d * w[j] * (xb[j] - d * v[lj] as f32);
+            // `x − d·T[l]` is contracted to fnmadd in the reference build
+            let g = d * w[j] * (-d).mul_add(v[lj] as f32, xb[j]);
             if g > 0.0 && lj < 15 {
                 let step = (v[lj + 1] as i32 - v[lj] as i32) as f32 / g;
                 if step < min_step {
@@ -105,8 +106,8 @@ fn iq4_block_scale(xb: &[f32], w: &[f32; QK], l: &mut [u8]) -> f32 {
         }
         let (v0, v1) = (v[l[best_j] as usize] as i32, v[(l[best_j] as i32 + dir) as usize] as i32);
         let wj = w[best_j];
-        let new_sumqx = sumqx + wj * xb[best_j] * (v1 - v0) as f32;
-        let new_sumq2 = sumq2 + wj * (v1 * v1 - v0 * v0) as f32;
+        let new_sumqx = (wj * xb[best_j]).mul_add((v1 - v0) as f32, sumqx);
+        let new_sumq2 = wj.mul_add((v1 * v1 - v0 * v0) as f32, sumq2);
         if new_sumq2 > 0.0 && new_sumqx * new_sumqx > best * new_sumq2 {
             sumqx = new_sumqx;
             sumq2 = new_sumq2;
@@ -123,14 +124,19 @@ fn iq4_block_scale(xb: &[f32], w: &[f32; QK], l: &mut [u8]) -> f32 {
 /// Importance weights of `quantize_row_iq4_nl_impl`: `qw·sqrt(σ² + x²)` or x².
 fn iq4_weights(xb: &[f32], qw: Option<&[f32]>, sigma2: f32) -> [f32; QK] {
     core::array::from_fn(|j| match qw {
-        Some(q) => q[j] * (sigma2 + xb[j] * xb[j]).sqrt(),
+        Some(q) => q[j] * xb[j].mul_add(xb[j], sigma2).sqrt(),
         None => xb[j] * xb[j],
     })
 }
 
 /// σ² of the reference: `Σx² · (2/n)` (the factor is formed first).
 fn iq4_sigma2(x: &[f32]) -> f32 {
-    x.iter().fold(0.0f32, |s, &v| s + v * v) * (2.0 / x.len() as f32)
+    x.iter().fold(0.0f32, |s, &v| v.mul_add(v, s)) * (2.0 / x.len() as f32)
+}
+
+/// `nearest_int(a·b)` as the reference build computes it: the inlined `a*b + 12582912.f` is one fma.
+fn nearest_int_fma(a: f32, b: f32) -> i32 {
+    ((a.mul_add(b, 12_582_912.0).to_bits() & 0x007f_ffff) as i32) - 0x0040_0000
 }
 
 // ---------------------------------------------------------------- IQ4_NL
@@ -217,7 +223,8 @@ pub fn quantize_iq4_xs(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             let mut sh = 0u16;
             for ib in 0..8 {
-                let ls = nearest_int(id * scales[ib]).clamp(-32, 31);
+                // `nearest_int(id*s)` inlines to `id*s + 12582912.f`, contracted to an fma by the reference build
+                let ls = nearest_int_fma(id, scales[ib]).clamp(-32, 31);
                 let dl = d * ls as f32;
                 let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
                 for j in QK * ib..QK * ib + QK {
