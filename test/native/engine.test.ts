@@ -1,8 +1,11 @@
 // Model / Context / Sampler through the raw addon on the llama-tiny fixture: tokenizer round trip, deterministic
 // greedy decode with sampling fused in Rust, logits copied only on request, one call in flight (IKL_E_BUSY),
 // cancellation, and coded errors for bad paths and parameters.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { addon, fixtureModel } from "../helpers/paths.js";
+import { addon, fixtureModel, python } from "../helpers/paths.js";
 
 const iota = (n: number, from = 0): Int32Array => Int32Array.from({ length: n }, (_, i) => from + i);
 
@@ -95,7 +98,9 @@ describe("native engine", () => {
     it("rejects bad paths and parameters with coded errors", async () => {
         await expect(a.Model.open("/nonexistent/model.gguf")).rejects.toMatchObject({ code: "IKL_E_IO" });
         await expect(a.Model.open("/etc/hostname")).rejects.toMatchObject({ code: "IKL_E_GGUF" });
-        await expect(a.Model.open(await fixtureModel("ds-tiny"))).rejects.toMatchObject({ code: expect.stringMatching(/IKL_E_UNSUPPORTED|IKL_E_INVALID/) });
+        const mamba = join(mkdtempSync(join(tmpdir(), "ikl-arch-")), "mamba.gguf");
+        python("make_fuzz_seed.py", [mamba, "mamba"]);
+        await expect(a.Model.open(mamba)).rejects.toMatchObject({ code: "IKL_E_UNSUPPORTED", message: expect.stringMatching(/architecture 'mamba'/) });
         await expect(a.Context.create(model, { typeK: "nope" })).rejects.toMatchObject({ code: "IKL_E_INVALID" });
         await expect(a.Context.create(model, { flashAttn: "maybe" })).rejects.toMatchObject({ code: "IKL_E_INVALID" });
         await expect(a.Context.create(model, { nCtx: 2 ** 31 })).rejects.toMatchObject({ code: "IKL_E_OOM", message: expect.stringMatching(/ctx-size/) });

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write a small but varied GGUF with gguf-py (an independent writer) as the seed of the fuzz tests.
 
-Usage: make_fuzz_seed.py OUT.gguf — every scalar value type, string and numeric arrays, a vocabulary-like
+Usage: make_fuzz_seed.py OUT.gguf [ARCH] — every scalar value type, string and numeric arrays, a vocabulary-like
 array, and tensors of plain, legacy, K-, IQK and row-interleaved types (raw bytes; contents are irrelevant).
 """
 import sys
@@ -17,7 +17,7 @@ for tid, size in {137: (256, 76), 139: (256, 144), 208: (32, 34)}.items():
     constants.GGML_QUANT_SIZES[tid] = size
     quants.GGML_QUANT_SIZES[tid] = size
 
-w = GGUFWriter(sys.argv[1], "llama")
+w = GGUFWriter(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "llama")
 w.add_uint32("llama.block_count", 2)
 w.add_uint32("llama.embedding_length", 256)
 w.add_float32("llama.rope.freq_base", 10000.0)
