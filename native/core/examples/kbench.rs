@@ -13,10 +13,7 @@ use ikl_core::cpu::tier::{tier, Tier};
 use ikl_core::quant::formats::lookup;
 use ikl_core::quant::QType;
 
-const DEFAULT_TYPES: &[&str] = &[
-    "q8_0", "q4_0", "iq4_nl", "q4_K", "q5_K", "q6_K", "q3_K", "q2_K", "iq4_xs", "f16", "bf16",
-    "f32",
-];
+const DEFAULT_TYPES: &[&str] = &["q8_0", "q4_0", "iq4_nl", "q4_K", "q5_K", "q6_K", "q3_K", "q2_K", "iq4_xs", "f16", "bf16", "f32"];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -91,27 +88,13 @@ fn parse_ny(s: &str) -> Vec<usize> {
     }
 }
 
-fn run(
-    k: &Kernels,
-    n: usize,
-    x: &[u8],
-    bx: usize,
-    nx: usize,
-    y: &[u8],
-    by: usize,
-    ny: usize,
-    out: &mut [f32],
-) {
+fn run(k: &Kernels, n: usize, x: &[u8], bx: usize, nx: usize, y: &[u8], by: usize, ny: usize, out: &mut [f32]) {
     (k.gemm[ny - 1])(n, x, bx, nx, y, by, ny, out, nx);
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .map(|i| args[i + 1].clone())
-    };
+    let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
     let types: Vec<String> = arg("--type")
         .map(|s| s.split(',').map(String::from).collect())
         .unwrap_or_else(|| DEFAULT_TYPES.iter().map(|s| s.to_string()).collect());
@@ -119,36 +102,19 @@ fn main() {
     let n: usize = arg("--n").map(|s| s.parse().unwrap()).unwrap_or(4096);
     let rows: usize = arg("--rows").map(|s| s.parse().unwrap()).unwrap_or(4096);
     let hot = args.iter().any(|a| a == "--hot");
-    let reps: usize = arg("--reps")
-        .map(|s| s.parse().unwrap())
-        .unwrap_or(7)
-        .max(1);
-    assert!(
-        nys.iter().all(|&v| (1..=8).contains(&v)),
-        "--ny must lie in 1..8"
-    );
+    let reps: usize = arg("--reps").map(|s| s.parse().unwrap()).unwrap_or(7).max(1);
+    assert!(nys.iter().all(|&v| (1..=8).contains(&v)), "--ny must lie in 1..8");
 
-    println!(
-        "tier: {} (features: {})",
-        tier().name(),
-        ikl_core::cpu::tier::features().join(" ")
-    );
+    println!("tier: {} (features: {})", tier().name(), ikl_core::cpu::tier::features().join(" "));
     let bw = mem_bandwidth(5);
     println!("memory read bandwidth (1 thread, 512 MiB stream sum, median of 5): {bw:.1} GB/s");
-    println!("matrix {rows} x {n}, single thread, median of {reps}; scalar timed on min(rows, 256) rows and scaled; weights {}",
-        if hot { "cache-resident (--hot)" } else { "streamed from DRAM (copies > L3)" });
+    println!(
+        "matrix {rows} x {n}, single thread, median of {reps}; scalar timed on min(rows, 256) rows and scaled; weights {}",
+        if hot { "cache-resident (--hot)" } else { "streamed from DRAM (copies > L3)" }
+    );
     println!(
         "{:<8} {:>2} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8} {:>7}",
-        "type",
-        "ny",
-        "max_rel",
-        "ms",
-        "GB/s",
-        "GFLOP/s",
-        "scal GB/s",
-        "scal ms",
-        "speedup",
-        "%memBW"
+        "type", "ny", "max_rel", "ms", "GB/s", "GFLOP/s", "scal GB/s", "scal ms", "speedup", "%memBW"
     );
 
     let mut rng = Rng(0x2545F4914F6CDD1D);
@@ -157,10 +123,7 @@ fn main() {
             eprintln!("unknown type {tname}");
             continue;
         };
-        let (Some(simd), Some(scalar)) = (
-            kernels_for_tier(q, tier()),
-            kernels_for_tier(q, Tier::Scalar),
-        ) else {
+        let (Some(simd), Some(scalar)) = (kernels_for_tier(q, tier()), kernels_for_tier(q, Tier::Scalar)) else {
             eprintln!("{tname}: no kernels");
             continue;
         };
@@ -176,11 +139,7 @@ fn main() {
         quant(&w, &mut xd, n, None);
         // enough copies of the matrix that together they exceed the caches (L3 here is 32 MiB): each timed
         // run streams all copies once, so the weights come from DRAM (`--hot` keeps one cache-resident copy)
-        let copies = if hot {
-            1
-        } else {
-            ((160usize << 20) / (bx * rows)).max(1)
-        };
+        let copies = if hot { 1 } else { ((160usize << 20) / (bx * rows)).max(1) };
         let mut x = vec![0u8; bx * rows * copies];
         for r in 0..rows * copies {
             let d = r % rows % distinct;
@@ -207,23 +166,10 @@ fn main() {
             let mat = bx * rows;
             let t = time(reps, || {
                 for c in 0..copies {
-                    run(
-                        &simd,
-                        n,
-                        &x[c * mat..(c + 1) * mat],
-                        bx,
-                        rows,
-                        &y,
-                        by,
-                        ny,
-                        &mut o1,
-                    );
+                    run(&simd, n, &x[c * mat..(c + 1) * mat], bx, rows, &y, by, ny, &mut o1);
                 }
             }) / copies as f64;
-            let ts = time(reps.clamp(1, 3), || {
-                run(&scalar, n, &x, bx, srows, &y, by, ny, &mut o2)
-            }) * rows as f64
-                / srows as f64;
+            let ts = time(reps.clamp(1, 3), || run(&scalar, n, &x, bx, srows, &y, by, ny, &mut o2)) * rows as f64 / srows as f64;
             let bytes = (bx * rows) as f64;
             let flops = 2.0 * (n * rows * ny) as f64;
             println!(

@@ -36,7 +36,9 @@ fn run() -> Result<(), String> {
         }
         i += 2;
     }
-    let [src, dst, ty] = &pos[..] else { return Err("usage: quantize_model SRC DST TYPE [-t N] [--types-from FILE] [--compare REF]".into()) };
+    let [src, dst, ty] = &pos[..] else {
+        return Err("usage: quantize_model SRC DST TYPE [-t N] [--types-from FILE] [--compare REF]".into());
+    };
     let q = QType::from_name(ty).ok_or(format!("unknown type {ty}"))?;
     let from = match &types_from {
         Some(p) => Some(GgufModel::open(p).map_err(|e| e.to_string())?),

@@ -14,8 +14,8 @@ use crate::cpu::ops::{self, RopeParams};
 use crate::cpu::pool::{SyncPtr, ThreadPool};
 use crate::error::{Error, Result};
 use crate::kv::cells::MAX_SEQ;
-use crate::kv::KvCache;
 pub use crate::kv::FlashAttn;
+use crate::kv::KvCache;
 use crate::model::deepseek2;
 use crate::model::llama::{alloc, Activations, Ubatch};
 use crate::model::{Model, Net};
@@ -41,7 +41,16 @@ pub struct ContextParams {
 
 impl Default for ContextParams {
     fn default() -> Self {
-        ContextParams { n_ctx: 4096, n_batch: 2048, n_ubatch: 512, n_outputs: 0, threads: 1, type_k: QType::F16, type_v: QType::F16, flash_attn: FlashAttn::Auto }
+        ContextParams {
+            n_ctx: 4096,
+            n_batch: 2048,
+            n_ubatch: 512,
+            n_outputs: 0,
+            threads: 1,
+            type_k: QType::F16,
+            type_v: QType::F16,
+            flash_attn: FlashAttn::Auto,
+        }
     }
 }
 
@@ -103,14 +112,36 @@ impl Context {
         let (kv, act, rope, n_vocab) = match &model.net {
             Net::Llama(m) => {
                 let hp = &m.hp;
-                let kv = KvCache::new(hp.n_layer, p.n_ctx, hp.n_head, hp.n_head_kv, hp.head_dim_k, hp.head_dim_v, p.type_k, p.type_v, fa, p.threads)?;
+                let kv = KvCache::new(
+                    hp.n_layer,
+                    p.n_ctx,
+                    hp.n_head,
+                    hp.n_head_kv,
+                    hp.head_dim_k,
+                    hp.head_dim_v,
+                    p.type_k,
+                    p.type_v,
+                    fa,
+                    p.threads,
+                )?;
                 let act = Activations::new(hp, &m.w, p.n_ubatch, p.n_ctx, p.threads)?;
                 (kv, Acts::Llama(act), hp.rope(m.w.rope_freqs.clone()), hp.n_vocab)
             }
             Net::Deepseek2(m) => {
                 // MLA mode 0: a standard K/V cache with H_kv = H (spec/models.md §3.5).
                 let hp = &m.hp;
-                let kv = KvCache::new(hp.n_layer, p.n_ctx, hp.n_head, hp.n_head, hp.head_dim_k, hp.head_dim_v, p.type_k, p.type_v, fa, p.threads)?;
+                let kv = KvCache::new(
+                    hp.n_layer,
+                    p.n_ctx,
+                    hp.n_head,
+                    hp.n_head,
+                    hp.head_dim_k,
+                    hp.head_dim_v,
+                    p.type_k,
+                    p.type_v,
+                    fa,
+                    p.threads,
+                )?;
                 let act = deepseek2::Activations::new(hp, &m.w, p.n_ubatch)?;
                 (kv, Acts::Deepseek2(act), hp.rope(), hp.n_vocab)
             }
@@ -120,7 +151,20 @@ impl Context {
         let out_rows = alloc(p.n_ubatch, "output rows", total)?;
         let out_dst = alloc(p.n_ubatch, "output rows", total)?;
         let pool = ThreadPool::new(p.threads);
-        Ok(Context { model, params: p, pool, kv, act, rope, logits, out_rows, out_dst, last_compute_us: 0, last_n_ubatch: 0, cancel: Arc::default() })
+        Ok(Context {
+            model,
+            params: p,
+            pool,
+            kv,
+            act,
+            rope,
+            logits,
+            out_rows,
+            out_dst,
+            last_compute_us: 0,
+            last_n_ubatch: 0,
+            cancel: Arc::default(),
+        })
     }
 
     pub fn n_vocab(&self) -> usize {
@@ -140,7 +184,9 @@ impl Context {
     fn check_batch(&self, tokens: &[u32], pos: &[i32], seq: &[i32]) -> Result<()> {
         let n = tokens.len();
         if pos.len() != n || seq.len() != n {
-            return Err(Error::Invalid { what: format!("batch arrays differ in length: tokens {n}, pos {}, seq {}", pos.len(), seq.len()) });
+            return Err(Error::Invalid {
+                what: format!("batch arrays differ in length: tokens {n}, pos {}, seq {}", pos.len(), seq.len()),
+            });
         }
         if n == 0 || n > self.params.n_batch {
             return Err(Error::Invalid { what: format!("batch of {n} tokens; must be 1..={} (n_batch)", self.params.n_batch) });
@@ -182,7 +228,9 @@ impl Context {
         self.check_batch(tokens, pos, seq)?;
         let n = tokens.len();
         if out_rows.len() > self.params.n_outputs {
-            return Err(Error::Invalid { what: format!("{} output rows requested; the context holds {} (n_outputs)", out_rows.len(), self.params.n_outputs) });
+            return Err(Error::Invalid {
+                what: format!("{} output rows requested; the context holds {} (n_outputs)", out_rows.len(), self.params.n_outputs),
+            });
         }
         if out_rows.windows(2).any(|w| w[0] >= w[1]) || out_rows.iter().any(|&r| r < 0 || r as usize >= n) {
             return Err(Error::Invalid { what: format!("out_rows must be strictly increasing indices in 0..{n}") });

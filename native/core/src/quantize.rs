@@ -145,7 +145,9 @@ fn convert(pool: &ThreadPool, t: &TensorInfo, data: &[u8], q: QType, imatrix: Op
     let (srb, drb) = (srb as usize, drb as usize);
     if let Some(im) = imatrix {
         if im.len() != ne0 && im.len() != ne0 * t.ne[2] as usize {
-            return Err(Error::Invalid { what: format!("imatrix for {}: {} values, expected {ne0} or {}", t.name, im.len(), ne0 * t.ne[2] as usize) });
+            return Err(Error::Invalid {
+                what: format!("imatrix for {}: {} values, expected {ne0} or {}", t.name, im.len(), ne0 * t.ne[2] as usize),
+            });
         }
     }
     buf.clear();

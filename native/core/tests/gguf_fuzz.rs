@@ -57,8 +57,7 @@ fn seed_file() -> Vec<u8> {
     }
     let layout = w.layout().unwrap();
     let mut out = Vec::new();
-    w.write_to(&mut out, |i, o| o.write_all(&vec![(i * 17) as u8; layout[i].1 as usize]).map_err(|e| Error::io("mem", e)))
-        .unwrap();
+    w.write_to(&mut out, |i, o| o.write_all(&vec![(i * 17) as u8; layout[i].1 as usize]).map_err(|e| Error::io("mem", e))).unwrap();
     out
 }
 

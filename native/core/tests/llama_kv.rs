@@ -80,9 +80,8 @@ fn ppl_matches_reference_for_each_cache_type() {
     let n_ctx = tok["n_ctx"].as_u64().unwrap() as usize;
     let tokens: Vec<u32> = tok["tokens"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     let combos = g["combos"].as_array().unwrap();
-    let find = |w: &Value| {
-        combos.iter().find(|c| c["fa"] == w["fa"] && c["ctk"] == w["ctk"] && c["ctv"] == w["ctv"]).expect("compare_with entry")
-    };
+    let find =
+        |w: &Value| combos.iter().find(|c| c["fa"] == w["fa"] && c["ctk"] == w["ctk"] && c["ctv"] == w["ctv"]).expect("compare_with entry");
     let m = model();
     let n_chunk = if cfg!(debug_assertions) { 1 } else { 6 };
     let mut worst = Vec::new();
@@ -206,7 +205,13 @@ fn speed_pp512() {
     let m = model();
     let toks: Vec<u32> = (0..512u32).map(|i| 1 + (i * 7919) % 31999).collect();
     let pos: Vec<i32> = (0..512).collect();
-    for &(fa, k, v) in &[(true, QType::F16, QType::F16), (false, QType::F16, QType::F16), (true, QType::Q8_0, QType::Q8_0), (false, QType::Q8_0, QType::F16), (true, QType::Q4_0, QType::Q4_0)] {
+    for &(fa, k, v) in &[
+        (true, QType::F16, QType::F16),
+        (false, QType::F16, QType::F16),
+        (true, QType::Q8_0, QType::Q8_0),
+        (false, QType::Q8_0, QType::F16),
+        (true, QType::Q4_0, QType::Q4_0),
+    ] {
         let mut c = Context::new(m.clone(), params(512, 512, fa, k, v)).unwrap();
         for scalar in [false, true] {
             c.kv.scalar = scalar;
@@ -218,7 +223,13 @@ fn speed_pp512() {
                 c.decode(&toks, &pos, &[0; 512], &[511]).unwrap();
                 best = best.min(t0.elapsed().as_secs_f64());
             }
-            eprintln!("pp512 fa {fa:5} {:5}/{:5} {}: {:.1} t/s", k.name(), v.name(), if scalar { "scalar" } else { "simd  " }, 512.0 / best);
+            eprintln!(
+                "pp512 fa {fa:5} {:5}/{:5} {}: {:.1} t/s",
+                k.name(),
+                v.name(),
+                if scalar { "scalar" } else { "simd  " },
+                512.0 / best
+            );
         }
     }
 }
@@ -237,7 +248,12 @@ fn speed_attention_pp512() {
     let mut out = vec![0.0f32; n * hp.n_head * hp.head_dim_v];
     let pool = ikl_core::cpu::pool::ThreadPool::new(2);
     let scale = 1.0 / (hp.head_dim_k as f32).sqrt();
-    for &(fa, k, v) in &[(true, QType::F16, QType::F16), (false, QType::F16, QType::F16), (true, QType::Q8_0, QType::Q8_0), (false, QType::Q8_0, QType::F16)] {
+    for &(fa, k, v) in &[
+        (true, QType::F16, QType::F16),
+        (false, QType::F16, QType::F16),
+        (true, QType::Q8_0, QType::Q8_0),
+        (false, QType::Q8_0, QType::F16),
+    ] {
         let mut c = Context::new(m.clone(), params(n, n, fa, k, v)).unwrap();
         c.decode(&toks, &pos, &seq, &[n as i32 - 1]).unwrap();
         for scalar in [false, true] {
@@ -250,7 +266,13 @@ fn speed_attention_pp512() {
                 }
                 best = best.min(t0.elapsed().as_secs_f64());
             }
-            eprintln!("attention pp512 fa {fa:5} {:5}/{:5} {}: {:.1} ms", k.name(), v.name(), if scalar { "scalar" } else { "simd  " }, best * 1e3);
+            eprintln!(
+                "attention pp512 fa {fa:5} {:5}/{:5} {}: {:.1} ms",
+                k.name(),
+                v.name(),
+                if scalar { "scalar" } else { "simd  " },
+                best * 1e3
+            );
         }
     }
 }

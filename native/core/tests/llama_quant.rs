@@ -171,7 +171,9 @@ fn matmul_tiles_match_scalar() {
     let pool = ThreadPool::new(3);
     let (ne0, ne1) = (512usize, 37usize);
     let w: Vec<f32> = (0..ne0 * ne1).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * (1.0 + (i % 13) as f32 * 0.1)).collect();
-    for q in [QType::F32, QType::F16, QType::BF16, QType::Q8_0, QType::Q4_0, QType::Q4_K, QType::Q6_K, QType::IQ4_XS, QType::IQ4_NL, QType::Q5_0] {
+    for q in
+        [QType::F32, QType::F16, QType::BF16, QType::Q8_0, QType::Q4_0, QType::Q4_K, QType::Q6_K, QType::IQ4_XS, QType::IQ4_NL, QType::Q5_0]
+    {
         let rb = q.row_size(ne0 as u64).unwrap() as usize;
         let mut data = vec![0u8; rb * ne1];
         (lookup(q).unwrap().quantize.unwrap())(&w, &mut data, ne0, None);

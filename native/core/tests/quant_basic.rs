@@ -11,8 +11,22 @@ use ikl_core::quant::formats::lookup;
 use ikl_core::quant::QType;
 
 const BASIC: &[QType] = &[
-    QType::F32, QType::F16, QType::BF16, QType::Q4_0, QType::Q4_1, QType::Q5_0, QType::Q5_1, QType::Q6_0,
-    QType::Q8_0, QType::Q2_K, QType::Q3_K, QType::Q4_K, QType::Q5_K, QType::Q6_K, QType::IQ4_NL, QType::IQ4_XS,
+    QType::F32,
+    QType::F16,
+    QType::BF16,
+    QType::Q4_0,
+    QType::Q4_1,
+    QType::Q5_0,
+    QType::Q5_1,
+    QType::Q6_0,
+    QType::Q8_0,
+    QType::Q2_K,
+    QType::Q3_K,
+    QType::Q4_K,
+    QType::Q5_K,
+    QType::Q6_K,
+    QType::IQ4_NL,
+    QType::IQ4_XS,
     QType::MXFP4,
 ];
 
@@ -89,8 +103,24 @@ fn assert_bits_eq(name: &str, got: &[f32], want: &[f32]) {
 #[test]
 fn golden_dequantize_and_quantize() {
     let names = [
-        "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "mxfp4", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
-        "iq4_nl", "iq4_xs", "mxfp4_rand", "q4_0_rand", "q5_1_rand",
+        "f16",
+        "bf16",
+        "q4_0",
+        "q4_1",
+        "q5_0",
+        "q5_1",
+        "q8_0",
+        "mxfp4",
+        "q2_k",
+        "q3_k",
+        "q4_k",
+        "q5_k",
+        "q6_k",
+        "iq4_nl",
+        "iq4_xs",
+        "mxfp4_rand",
+        "q4_0_rand",
+        "q5_1_rand",
     ];
     for name in names {
         let g = load(name);
@@ -115,8 +145,26 @@ fn reference_quantizer_goldens() {
     const EXACT: &[&str] = &["iq4_nl", "iq4_xs", "q6_0", "iq4_nl_im", "iq4_xs_im", "q4_1_im", "q5_1_im"];
     let mut report = Vec::new();
     for name in [
-        "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "q6_0", "q2_k_im", "q3_k_im", "q4_k_im",
-        "q5_k_im", "q6_k_im", "iq4_nl_im", "iq4_xs_im", "q6_0_im", "q4_0_im", "q4_1_im", "q5_0_im", "q5_1_im",
+        "q2_k",
+        "q3_k",
+        "q4_k",
+        "q5_k",
+        "q6_k",
+        "iq4_nl",
+        "iq4_xs",
+        "q6_0",
+        "q2_k_im",
+        "q3_k_im",
+        "q4_k_im",
+        "q5_k_im",
+        "q6_k_im",
+        "iq4_nl_im",
+        "iq4_xs_im",
+        "q6_0_im",
+        "q4_0_im",
+        "q4_1_im",
+        "q5_0_im",
+        "q5_1_im",
     ] {
         // Only encoded bytes are compared; the files' dequantized section came from a ctypes call that returned
         // zeros, and dequantization is covered by the gguf-py goldens.
@@ -261,11 +309,7 @@ fn vec_dot_matches_f64_dot_of_dequantized() {
             }
             let scale: f64 = dx.iter().zip(&dy).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
             let got = vd(ne0, &ex, &ey) as f64;
-            assert!(
-                (got - want).abs() <= 2e-6 * scale + 1e-30,
-                "{} trial {trial}: vec_dot {got} vs f64 {want} (scale {scale})",
-                q.name()
-            );
+            assert!((got - want).abs() <= 2e-6 * scale + 1e-30, "{} trial {trial}: vec_dot {got} vs f64 {want} (scale {scale})", q.name());
         }
     }
 }
@@ -294,9 +338,15 @@ fn spec_b4_mxfp4_scale_and_encoding() {
     assert_eq!(enc[0], 126);
     assert_eq!((enc[1] & 15, enc[2] & 15, enc[3] & 15), (7, 5, 0));
     let mut blk = vec![0u8; 17];
-    for (e, want) in [(0u8, 2.938735877055719e-39f64), (1, 5.877471754111438e-39), (2, 1.1754943508222875e-38),
-        (126, 0.25), (127, 0.5), (128, 1.0), (254, 8.507059173023462e+37)]
-    {
+    for (e, want) in [
+        (0u8, 2.938735877055719e-39f64),
+        (1, 5.877471754111438e-39),
+        (2, 1.1754943508222875e-38),
+        (126, 0.25),
+        (127, 0.5),
+        (128, 1.0),
+        (254, 8.507059173023462e+37),
+    ] {
         blk[0] = e;
         blk[1] = 2; // level 2 = E2M1 1.0 doubled, so y = 2·d
         let y = dequantize(QType::MXFP4, &blk, 32);
@@ -338,9 +388,23 @@ fn q8_1_and_q8_k_sums() {
 fn registry_pairing() {
     use QType::*;
     for (q, act) in [
-        (Q4_0, Q8_0), (Q5_0, Q8_0), (Q6_0, Q8_0), (Q8_0, Q8_0), (IQ4_NL, Q8_0), (MXFP4, Q8_0), (Q4_1, Q8_1),
-        (Q5_1, Q8_1), (Q2_K, Q8_K), (Q3_K, Q8_K), (Q4_K, Q8_K), (Q5_K, Q8_K), (Q6_K, Q8_K), (IQ4_XS, Q8_K),
-        (F16, F16), (BF16, BF16), (F32, F32),
+        (Q4_0, Q8_0),
+        (Q5_0, Q8_0),
+        (Q6_0, Q8_0),
+        (Q8_0, Q8_0),
+        (IQ4_NL, Q8_0),
+        (MXFP4, Q8_0),
+        (Q4_1, Q8_1),
+        (Q5_1, Q8_1),
+        (Q2_K, Q8_K),
+        (Q3_K, Q8_K),
+        (Q4_K, Q8_K),
+        (Q5_K, Q8_K),
+        (Q6_K, Q8_K),
+        (IQ4_XS, Q8_K),
+        (F16, F16),
+        (BF16, BF16),
+        (F32, F32),
     ] {
         let f = lookup(q).expect("registered");
         assert_eq!((f.qtype, f.vec_dot_type), (q, act), "{}", q.name());

@@ -84,10 +84,40 @@ fn load(name: &str) -> Option<Golden> {
 }
 
 const NAMES: &[&str] = &[
-    "q4_0_r8", "q8_0_r8", "q5_0_r4", "q6_0_r4", "iq4_nl_r4", "iq4_xs_r8", "q2_k_r4", "q3_k_r4", "q4_k_r4",
-    "q5_k_r4", "q6_k_r4", "iq2_xxs_r4", "iq2_xs_r4", "iq2_s_r4", "iq3_xxs_r4", "iq3_s_r4", "iq2_k_r4",
-    "iq3_k_r4", "iq4_k_r4", "iq5_k_r4", "iq4_ks_r4", "iq5_ks_r4", "q8_k_r8", "q8_kv", "q8_kv_r8", "iq1_bn",
-    "iq2_bn", "iq2_bn_r4", "iq1_s_r4", "iq1_m_r4", "iq1_kt", "iq2_kt", "iq3_kt", "iq4_kt",
+    "q4_0_r8",
+    "q8_0_r8",
+    "q5_0_r4",
+    "q6_0_r4",
+    "iq4_nl_r4",
+    "iq4_xs_r8",
+    "q2_k_r4",
+    "q3_k_r4",
+    "q4_k_r4",
+    "q5_k_r4",
+    "q6_k_r4",
+    "iq2_xxs_r4",
+    "iq2_xs_r4",
+    "iq2_s_r4",
+    "iq3_xxs_r4",
+    "iq3_s_r4",
+    "iq2_k_r4",
+    "iq3_k_r4",
+    "iq4_k_r4",
+    "iq5_k_r4",
+    "iq4_ks_r4",
+    "iq5_ks_r4",
+    "q8_k_r8",
+    "q8_kv",
+    "q8_kv_r8",
+    "iq1_bn",
+    "iq2_bn",
+    "iq2_bn_r4",
+    "iq1_s_r4",
+    "iq1_m_r4",
+    "iq1_kt",
+    "iq2_kt",
+    "iq3_kt",
+    "iq4_kt",
 ];
 
 /// Types whose quantizer must reproduce the reference bytes exactly (both imatrix modes). The others differ in
@@ -97,8 +127,25 @@ fn must_match_bytes(q: QType) -> bool {
     use QType::*;
     matches!(
         q,
-        Q8_0_R8 | IQ4_NL_R4 | IQ4_XS_R8 | Q3_K_R4 | Q4_K_R4 | Q6_K_R4 | IQ2_XXS_R4 | IQ2_XS_R4 | IQ2_S_R4
-            | IQ3_XXS_R4 | IQ2_K_R4 | IQ3_K_R4 | IQ4_K_R4 | Q8_KV | Q8_KV_R8 | Q8_K_R8 | IQ1_BN | IQ2_BN | IQ2_BN_R4
+        Q8_0_R8
+            | IQ4_NL_R4
+            | IQ4_XS_R8
+            | Q3_K_R4
+            | Q4_K_R4
+            | Q6_K_R4
+            | IQ2_XXS_R4
+            | IQ2_XS_R4
+            | IQ2_S_R4
+            | IQ3_XXS_R4
+            | IQ2_K_R4
+            | IQ3_K_R4
+            | IQ4_K_R4
+            | Q8_KV
+            | Q8_KV_R8
+            | Q8_K_R8
+            | IQ1_BN
+            | IQ2_BN
+            | IQ2_BN_R4
     )
 }
 

@@ -44,24 +44,16 @@ fn gaussian(n: usize, seed: u32) -> Vec<f32> {
         s ^= s << 5;
         (s >> 8) as f32 / 16_777_216.0
     };
-    (0..n)
-        .map(|_| (u() + u() + u() + u() - 2.0) * 1.732_050_8)
-        .collect()
+    (0..n).map(|_| (u() + u() + u() + u() - 2.0) * 1.732_050_8).collect()
 }
 
 /// ggml test-quantize-fns `generate_data`: `0.1 + 2·cos(i + offset)`.
 fn cos_data(n: usize, offset: f32) -> Vec<f32> {
-    (0..n)
-        .map(|i| 0.1 + 2.0 * (i as f32 + offset).cos())
-        .collect()
+    (0..n).map(|i| 0.1 + 2.0 * (i as f32 + offset).cos()).collect()
 }
 
 fn rmse(a: &[f32], b: &[f32]) -> f64 {
-    let s: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum();
+    let s: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum();
     (s / a.len() as f64).sqrt()
 }
 
@@ -73,18 +65,11 @@ fn dequantize_matches_gguf_py_goldens() {
         let nb = u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize;
         let size = q.traits().type_size;
         let blocks = &data[4..4 + nb * size];
-        let want: Vec<f32> = data[4 + nb * size..]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let want: Vec<f32> = data[4 + nb * size..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         assert_eq!(want.len(), nb * QK_K, "{name}");
         let got = dequantize(q, blocks, nb * QK_K);
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(
-                g.to_bits(),
-                w.to_bits(),
-                "{name} element {i}: got {g} want {w}"
-            );
+            assert_eq!(g.to_bits(), w.to_bits(), "{name} element {i}: got {g} want {w}");
         }
     }
 }
@@ -108,11 +93,7 @@ fn quantization_error_within_ggml_bounds() {
     let x = cos_data(n, 0.0);
     for (q, bound, reference) in BOUNDS {
         let y = dequantize(q, &quantize(q, &x, n, None), n);
-        let s: f64 = x
-            .iter()
-            .zip(&y)
-            .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-            .sum();
+        let s: f64 = x.iter().zip(&y).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
         let err = s.sqrt() as f32 / n as f32;
         eprintln!("{q:?}: ggml total error {err:.6} (bound {bound}, reference {reference})");
         assert!(err < bound.max(1.02 * reference), "{q:?}: {err}");
@@ -128,25 +109,14 @@ fn quantization_error_within_ggml_bounds() {
 fn quantization_rmse_vs_reference() {
     let ne0 = 4096;
     let x = gaussian(8 * ne0, 12345);
-    let imat: Vec<f32> = (0..ne0)
-        .map(|i| 1.0 + 4.0 * ((i * 7919) % 97) as f32 / 97.0)
-        .collect();
+    let imat: Vec<f32> = (0..ne0).map(|i| 1.0 + 4.0 * ((i * 7919) % 97) as f32 / 97.0).collect();
     for (q, name) in TYPES {
         let plain = rmse(&x, &dequantize(q, &quantize(q, &x, ne0, None), x.len()));
-        let weighted = rmse(
-            &x,
-            &dequantize(q, &quantize(q, &x, ne0, Some(&imat)), x.len()),
-        );
+        let weighted = rmse(&x, &dequantize(q, &quantize(q, &x, ne0, Some(&imat)), x.len()));
         eprintln!("{name}: rmse {plain:.6} (imatrix {weighted:.6})");
         if let Some(&(_, r_plain, r_weighted)) = REF_RMSE.iter().find(|r| r.0 == name) {
-            assert!(
-                plain <= 1.02 * r_plain,
-                "{name}: rmse {plain} > 1.02 × reference {r_plain}"
-            );
-            assert!(
-                weighted <= 1.02 * r_weighted,
-                "{name}: imatrix rmse {weighted} > 1.02 × ref {r_weighted}"
-            );
+            assert!(plain <= 1.02 * r_plain, "{name}: rmse {plain} > 1.02 × reference {r_plain}");
+            assert!(weighted <= 1.02 * r_weighted, "{name}: imatrix rmse {weighted} > 1.02 × ref {r_weighted}");
         }
     }
 }
@@ -170,16 +140,9 @@ fn imatrix_lowers_weighted_error() {
     let ne0 = 2048;
     let x = gaussian(4 * ne0, 777);
     // Every 8th column is 50× as important.
-    let imat: Vec<f32> = (0..ne0)
-        .map(|i| if i % 8 == 3 { 50.0 } else { 1.0 })
-        .collect();
-    let werr = |y: &[f32]| -> f64 {
-        x.iter()
-            .zip(y)
-            .enumerate()
-            .map(|(i, (&a, &b))| imat[i % ne0] as f64 * (a as f64 - b as f64).powi(2))
-            .sum()
-    };
+    let imat: Vec<f32> = (0..ne0).map(|i| if i % 8 == 3 { 50.0 } else { 1.0 }).collect();
+    let werr =
+        |y: &[f32]| -> f64 { x.iter().zip(y).enumerate().map(|(i, (&a, &b))| imat[i % ne0] as f64 * (a as f64 - b as f64).powi(2)).sum() };
     for (q, name) in TYPES {
         let with = werr(&dequantize(q, &quantize(q, &x, ne0, Some(&imat)), x.len()));
         let without = werr(&dequantize(q, &quantize(q, &x, ne0, None), x.len()));
@@ -243,10 +206,7 @@ fn dequantize_q8k(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(296)
         .flat_map(|blk| {
             let d = f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]);
-            blk[8..264]
-                .iter()
-                .map(move |&q| d * q as i8 as f32)
-                .collect::<Vec<_>>()
+            blk[8..264].iter().map(move |&q| d * q as i8 as f32).collect::<Vec<_>>()
         })
         .collect()
 }
@@ -264,17 +224,10 @@ fn vec_dot_matches_f64_dot_of_dequantized() {
         let qw = quantize(q, &w, n, None);
         let wd = dequantize(q, &qw, n);
         let want: f64 = wd.iter().zip(&ad).map(|(&x, &y)| x as f64 * y as f64).sum();
-        let norm: f64 = wd
-            .iter()
-            .zip(&ad)
-            .map(|(&x, &y)| (x as f64 * y as f64).abs())
-            .sum();
+        let norm: f64 = wd.iter().zip(&ad).map(|(&x, &y)| (x as f64 * y as f64).abs()).sum();
         let got = (f.vec_dot.expect("vec_dot"))(n, &qw, &qa) as f64;
         eprintln!("{name}: vec_dot {got} f64 {want}");
-        assert!(
-            (got - want).abs() <= 1e-5 * norm,
-            "{name}: {got} vs {want} (Σ|xy| {norm})"
-        );
+        assert!((got - want).abs() <= 1e-5 * norm, "{name}: {got} vs {want} (Σ|xy| {norm})");
     }
 }
 

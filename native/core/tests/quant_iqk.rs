@@ -9,8 +9,17 @@ use ikl_core::quant::formats::lookup;
 use ikl_core::quant::QType;
 
 const ALL: &[QType] = &[
-    QType::IQ4_K, QType::IQ4_KS, QType::IQ2_K, QType::IQ3_K, QType::IQ5_K, QType::IQ6_K, QType::IQ2_KS,
-    QType::IQ5_KS, QType::IQ3_KS, QType::IQ4_KSS, QType::IQ2_KL,
+    QType::IQ4_K,
+    QType::IQ4_KS,
+    QType::IQ2_K,
+    QType::IQ3_K,
+    QType::IQ5_K,
+    QType::IQ6_K,
+    QType::IQ2_KS,
+    QType::IQ5_KS,
+    QType::IQ3_KS,
+    QType::IQ4_KSS,
+    QType::IQ2_KL,
 ];
 
 /// (type, rmse ours no-imatrix, rmse reference no-imatrix, ours with imatrix, reference with imatrix) on the
@@ -150,11 +159,13 @@ fn golden_quantize() {
                 break;
             };
             let same = enc.iter().zip(want.iter()).filter(|(a, b)| a == b).count();
-            let (ours, theirs) =
-                (rmse(&inp.x, &dequantize(q, &enc, inp.ne0)), rmse(&inp.x, &dequantize(q, want, inp.ne0)));
+            let (ours, theirs) = (rmse(&inp.x, &dequantize(q, &enc, inp.ne0)), rmse(&inp.x, &dequantize(q, want, inp.ne0)));
             eprintln!(
                 "{} imatrix={}: {:.2}% bytes identical, rmse ours {ours:.6e} ref {theirs:.6e} ({:.4}x)",
-                q.name(), im.is_some(), 100.0 * same as f64 / enc.len() as f64, ours / theirs
+                q.name(),
+                im.is_some(),
+                100.0 * same as f64 / enc.len() as f64,
+                ours / theirs
             );
             line += &format!(", {ours:.6e}, {theirs:.6e}");
             assert!(ours <= 1.02 * theirs, "{} imatrix={}: rmse {ours} vs reference {theirs}", q.name(), im.is_some());
@@ -199,11 +210,7 @@ fn vec_dot_matches_f64_dot_of_dequantized() {
             let want: f64 = dx.iter().zip(&dy).map(|(a, b)| *a as f64 * *b as f64).sum();
             let scale: f64 = dx.iter().zip(&dy).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
             let got = vd(ne0, &ex, &ey) as f64;
-            assert!(
-                (got - want).abs() <= 1e-5 * scale + 1e-30,
-                "{} trial {trial}: vec_dot {got} vs f64 {want} (scale {scale})",
-                q.name()
-            );
+            assert!((got - want).abs() <= 1e-5 * scale + 1e-30, "{} trial {trial}: vec_dot {got} vs f64 {want} (scale {scale})", q.name());
         }
     }
 }

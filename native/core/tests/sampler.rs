@@ -504,7 +504,11 @@ fn timing_129280() {
         us
     };
     let d = report("defaults k40 p.95 m.05 t.8", SamplerParams { seed: 1, ..Default::default() }, 200);
-    report("defaults + repeat 1.1 / freq / presence", SamplerParams { seed: 1, repeat_penalty: 1.1, frequency_penalty: 0.1, presence_penalty: 0.1, ..Default::default() }, 200);
+    report(
+        "defaults + repeat 1.1 / freq / presence",
+        SamplerParams { seed: 1, repeat_penalty: 1.1, frequency_penalty: 0.1, presence_penalty: 0.1, ..Default::default() },
+        200,
+    );
     report("greedy temp 0", SamplerParams { temp: 0.0, ..Default::default() }, 200);
     report("top_k 0 (whole vocab) p.9", SamplerParams { seed: 1, top_k: 0, top_p: 0.9, ..Default::default() }, 30);
     assert!(d < 50_000.0, "default chain took {d} µs per sample");

@@ -77,8 +77,7 @@ pub struct Context {
 /// `-ctk`/`-ctv` name → type, validated by the KV cache's own table (unsupported names are named in the error).
 fn kv_type(which: &str, name: Option<&str>) -> std::result::Result<QType, Failure> {
     let name = name.unwrap_or("f16");
-    ikl_core::kv::cache_type_from_name(name)
-        .map_err(|e| Failure { code: e.code(), message: format!("{which} cache type '{name}': {e}") })
+    ikl_core::kv::cache_type_from_name(name).map_err(|e| Failure { code: e.code(), message: format!("{which} cache type '{name}': {e}") })
 }
 
 fn positive(name: &str, v: Option<u32>, def: usize) -> std::result::Result<usize, Failure> {

@@ -129,7 +129,13 @@ impl Model {
 
     /// `llama_detokenize(ids, remove_special, unparse_special)` as bytes.
     #[napi]
-    pub fn detokenize(&self, env: Env, ids: Uint32Array, remove_special: Option<bool>, unparse_special: Option<bool>) -> Result<Uint8Array> {
+    pub fn detokenize(
+        &self,
+        env: Env,
+        ids: Uint32Array,
+        remove_special: Option<bool>,
+        unparse_special: Option<bool>,
+    ) -> Result<Uint8Array> {
         let l = self.loaded().map_err(|f| js_error(&env, f))?;
         let ids = ids.to_vec();
         guarded(|| Ok(l.vocab.detokenize(&ids, remove_special.unwrap_or(false), unparse_special.unwrap_or(false))))

@@ -91,8 +91,7 @@ impl RopeParams {
     /// ggml `ggml_rope_yarn_corr_dims`.
     fn corr_dims(&self) -> [f32; 2] {
         let corr = |beta: f32| {
-            self.n_rot as f32 * (self.n_ctx_orig as f32 / (beta * 2.0 * std::f32::consts::PI)).ln()
-                / (2.0 * self.freq_base.ln())
+            self.n_rot as f32 * (self.n_ctx_orig as f32 / (beta * 2.0 * std::f32::consts::PI)).ln() / (2.0 * self.freq_base.ln())
         };
         let start = corr(self.beta_fast).floor();
         let end = corr(self.beta_slow).ceil();

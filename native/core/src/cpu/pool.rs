@@ -66,10 +66,7 @@ impl ThreadPool {
         let workers = (1..n_threads)
             .map(|ith| {
                 let s = shared.clone();
-                std::thread::Builder::new()
-                    .name(format!("ikl-cpu-{ith}"))
-                    .spawn(move || worker(&s, ith))
-                    .map_err(|e| e.to_string())
+                std::thread::Builder::new().name(format!("ikl-cpu-{ith}")).spawn(move || worker(&s, ith)).map_err(|e| e.to_string())
             })
             .filter_map(|r| r.ok())
             .collect::<Vec<_>>();

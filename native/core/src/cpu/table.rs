@@ -15,17 +15,7 @@ use crate::quant::QType;
 /// `out[iy * ldo + ix] = dot(weight row ix, activation row iy)` for `ix < nx`, `iy < ny` (`ny ≤ 8`).
 /// `x`: nx weight rows of `bx` bytes each (the weight's encoding); `y`: ny activation rows of `by` bytes (the
 /// weight's `vec_dot_type` encoding); `n` = elements per row. `gemm[ny-1]` must be called with that `ny`.
-pub type GemmFn = fn(
-    n: usize,
-    x: &[u8],
-    bx: usize,
-    nx: usize,
-    y: &[u8],
-    by: usize,
-    ny: usize,
-    out: &mut [f32],
-    ldo: usize,
-);
+pub type GemmFn = fn(n: usize, x: &[u8], bx: usize, nx: usize, y: &[u8], by: usize, ny: usize, out: &mut [f32], ldo: usize);
 /// One row of `src.len()` floats → the `vec_dot_type` encoding.
 pub type QuantizeActFn = fn(src: &[f32], dst: &mut [u8]);
 
@@ -44,23 +34,9 @@ pub const MAX_NY: usize = 8;
 // ---------------------------------------------------------------- scalar fallbacks
 
 /// Scalar GEMM from the reference `vec_dot` of the type with ggml id `ID`.
-fn scalar_gemm<const ID: u32>(
-    n: usize,
-    x: &[u8],
-    bx: usize,
-    nx: usize,
-    y: &[u8],
-    by: usize,
-    ny: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    let f = QType::from_id(ID)
-        .and_then(lookup)
-        .expect("scalar_gemm instantiated for a registered type");
-    let vd = f
-        .vec_dot
-        .expect("scalar_gemm instantiated for a type with vec_dot");
+fn scalar_gemm<const ID: u32>(n: usize, x: &[u8], bx: usize, nx: usize, y: &[u8], by: usize, ny: usize, out: &mut [f32], ldo: usize) {
+    let f = QType::from_id(ID).and_then(lookup).expect("scalar_gemm instantiated for a registered type");
+    let vd = f.vec_dot.expect("scalar_gemm instantiated for a type with vec_dot");
     for iy in 0..ny {
         let yr = &y[iy * by..];
         for ix in 0..nx {
@@ -71,9 +47,7 @@ fn scalar_gemm<const ID: u32>(
 
 /// Scalar activation quantizer: the reference `quantize` of the activation type with id `ID`.
 fn scalar_act<const ID: u32>(src: &[f32], dst: &mut [u8]) {
-    let f = QType::from_id(ID)
-        .and_then(lookup)
-        .expect("scalar_act instantiated for a registered type");
+    let f = QType::from_id(ID).and_then(lookup).expect("scalar_act instantiated for a registered type");
     let q = f.quantize.expect("activation type with a quantizer");
     q(src, dst, src.len(), None);
 }
@@ -104,16 +78,7 @@ fn scalar_act_fn(q: QType) -> Option<QuantizeActFn> {
 
 macro_rules! ny8 {
     ($m:ident::$f:ident) => {
-        [
-            $m::$f::<1>,
-            $m::$f::<2>,
-            $m::$f::<3>,
-            $m::$f::<4>,
-            $m::$f::<5>,
-            $m::$f::<6>,
-            $m::$f::<7>,
-            $m::$f::<8>,
-        ]
+        [$m::$f::<1>, $m::$f::<2>, $m::$f::<3>, $m::$f::<4>, $m::$f::<5>, $m::$f::<6>, $m::$f::<7>, $m::$f::<8>]
     };
 }
 
@@ -153,13 +118,7 @@ pub fn kernels_for_tier(q: QType, tier: Tier) -> Option<Kernels> {
     let f = lookup(q)?;
     f.vec_dot?;
     let act = f.vec_dot_type;
-    let mut k = Kernels {
-        weight: q,
-        act,
-        quantize_act: scalar_act_fn(act)?,
-        gemm: [scalar_gemm_fn(q)?; 8],
-        tier: Tier::Scalar,
-    };
+    let mut k = Kernels { weight: q, act, quantize_act: scalar_act_fn(act)?, gemm: [scalar_gemm_fn(q)?; 8], tier: Tier::Scalar };
     if tier >= Tier::Avx2 && super::kernels::avx2_ok() {
         if let Some(a) = avx2_act(act) {
             k.quantize_act = a;

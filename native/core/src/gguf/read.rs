@@ -91,8 +91,7 @@ impl GgufHeader {
             let key = String::from_utf8(key).map_err(|_| Error::gguf(path, key_at, "metadata key is not valid UTF-8"))?;
             let type_at = r.pos as u64;
             let t = r.u32()?;
-            let vt = ValueType::from_u32(t)
-                .ok_or_else(|| Error::gguf(path, type_at, format!("key '{key}' has unknown value type {t}")))?;
+            let vt = ValueType::from_u32(t).ok_or_else(|| Error::gguf(path, type_at, format!("key '{key}' has unknown value type {t}")))?;
             let v = r.value(vt, 0)?;
             kv.push((key, v));
         }
@@ -103,11 +102,7 @@ impl GgufHeader {
                 Value::U32(a) if *a > 0 && a.is_power_of_two() => alignment = *a as u64,
                 Value::U32(a) => return Err(Error::gguf(path, 0, format!("general.alignment {a} is not a power of two"))),
                 other => {
-                    return Err(Error::gguf(
-                        path,
-                        0,
-                        format!("general.alignment must be UINT32, found {}", other.value_type().name()),
-                    ))
+                    return Err(Error::gguf(path, 0, format!("general.alignment must be UINT32, found {}", other.value_type().name())))
                 }
             }
         }
@@ -138,9 +133,8 @@ impl GgufHeader {
             }
             let type_at = r.pos as u64;
             let tid = r.u32()?;
-            let qtype = QType::from_id(tid).ok_or_else(|| {
-                Error::gguf(path, type_at, format!("tensor '{name}' has unknown type id {tid}"))
-            })?;
+            let qtype =
+                QType::from_id(tid).ok_or_else(|| Error::gguf(path, type_at, format!("tensor '{name}' has unknown type id {tid}")))?;
             let tr = qtype.traits();
             if ne[0] % tr.block as u64 != 0 {
                 return Err(Error::gguf(
@@ -160,9 +154,7 @@ impl GgufHeader {
             if offset % alignment != 0 {
                 return Err(Error::gguf(path, at, format!("tensor '{name}' offset {offset} is not aligned to {alignment}")));
             }
-            let nbytes = qtype
-                .tensor_bytes(&ne)
-                .ok_or_else(|| Error::gguf(path, at, format!("tensor '{name}' byte size overflows")))?;
+            let nbytes = qtype.tensor_bytes(&ne).ok_or_else(|| Error::gguf(path, at, format!("tensor '{name}' byte size overflows")))?;
             if !names.insert(name.clone()) {
                 return Err(Error::gguf(path, at, format!("duplicate tensor name '{name}'")));
             }
@@ -180,9 +172,9 @@ impl GgufHeader {
                         path,
                         data_offset,
                         format!(
-                            "tensor '{}' data (offset {}, {} bytes) is not within the file bounds ({} bytes); the file is truncated or corrupt",
-                            t.name, t.offset, t.nbytes, file_size
-                        ),
+                        "tensor '{}' data (offset {}, {} bytes) is not within the file bounds ({} bytes); the file is truncated or corrupt",
+                        t.name, t.offset, t.nbytes, file_size
+                    ),
                     ))
                 }
             }
@@ -282,7 +274,9 @@ impl<'a> Reader<'a> {
         macro_rules! scalars {
             ($v:ident, $t:ty) => {{
                 let raw = self.take(n * std::mem::size_of::<$t>())?;
-                Array::$v(raw.chunks_exact(std::mem::size_of::<$t>()).map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or_default())).collect())
+                Array::$v(
+                    raw.chunks_exact(std::mem::size_of::<$t>()).map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or_default())).collect(),
+                )
             }};
         }
         Ok(match et {

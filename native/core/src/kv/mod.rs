@@ -51,9 +51,7 @@ pub const CACHE_TYPES: &[QType] =
 
 /// `-ctk`/`-ctv` name → type; anything else is the reference's "Invalid cache type: NAME".
 pub fn cache_type_from_name(s: &str) -> Result<QType> {
-    QType::from_name(s)
-        .filter(|t| CACHE_TYPES.contains(t))
-        .ok_or_else(|| Error::Invalid { what: format!("Invalid cache type: {s}") })
+    QType::from_name(s).filter(|t| CACHE_TYPES.contains(t)).ok_or_else(|| Error::Invalid { what: format!("Invalid cache type: {s}") })
 }
 
 fn unsupported(t: QType) -> Error {

@@ -12,8 +12,8 @@ use crate::cpu::pool::ThreadPool;
 use crate::error::{Error, Result};
 use crate::gguf::{GgufModel, TensorInfo, Value};
 use crate::kv::KvCache;
-use crate::model::blocks::{self, mla, moe};
 use crate::model::blocks::moe::{Gating, Moe, MoeScratch};
+use crate::model::blocks::{self, mla, moe};
 use crate::model::hparams::Keys;
 use crate::model::llama::{alloc, Ubatch};
 use crate::quant::formats::lookup;
@@ -229,7 +229,11 @@ fn check_shape(t: &TensorInfo, want: &[u64]) -> Result<()> {
     let mut ne = [1u64; 4];
     ne[..want.len()].copy_from_slice(want);
     if t.ne != ne {
-        return Err(Error::Shape { op: format!("tensor {}", t.name), expected: format!("{want:?}"), got: format!("{:?}", &t.ne[..t.n_dims as usize]) });
+        return Err(Error::Shape {
+            op: format!("tensor {}", t.name),
+            expected: format!("{want:?}"),
+            got: format!("{:?}", &t.ne[..t.n_dims as usize]),
+        });
     }
     Ok(())
 }
@@ -270,9 +274,7 @@ fn experts(g: &GgufModel, name: &str, ne0: usize, ne1: usize, parts: usize, n_ex
     check_shape(t, &[ne0 as u64, (ne1 * parts) as u64, n_expert as u64])?;
     let rb = t.qtype.row_size(ne0 as u64).ok_or_else(|| Error::Unsupported { what: format!("tensor {name}: row size") })? as usize;
     let data = g.tensor_data(t);
-    (0..parts)
-        .map(|p| (0..n_expert).map(|e| bind(name, &data[((e * parts + p) * ne1) * rb..], t.qtype, ne0, ne1)).collect())
-        .collect()
+    (0..parts).map(|p| (0..n_expert).map(|e| bind(name, &data[((e * parts + p) * ne1) * rb..], t.qtype, ne0, ne1)).collect()).collect()
 }
 
 impl Weights {
@@ -289,9 +291,9 @@ impl Weights {
             let q = if hp.q_lora_rank > 0 {
                 let rq = hp.q_lora_rank;
                 QProj::Lora {
-                    a: matrix(g, &b("attn_q_a"), d, rq)?,        // [n_embd, r_q]
-                    norm: vector(g, &b("attn_q_a_norm"), rq)?,   // [r_q]
-                    b: matrix(g, &b("attn_q_b"), rq, h * dk)?,   // [r_q, H·d_k]
+                    a: matrix(g, &b("attn_q_a"), d, rq)?,      // [n_embd, r_q]
+                    norm: vector(g, &b("attn_q_a_norm"), rq)?, // [r_q]
+                    b: matrix(g, &b("attn_q_b"), rq, h * dk)?, // [r_q, H·d_k]
                 }
             } else {
                 QProj::Full(matrix(g, &b("attn_q"), d, h * dk)?) // [n_embd, H·d_k]
@@ -347,13 +349,13 @@ impl Weights {
                 }))
             };
             layers.push(Layer {
-                attn_norm: vector(g, &b("attn_norm"), d)?,             // [n_embd]
+                attn_norm: vector(g, &b("attn_norm"), d)?, // [n_embd]
                 q,
-                kv_a: matrix(g, &b("attn_kv_a_mqa"), d, r + rope)?,    // [n_embd, r_kv + d_rope]
-                kv_a_norm: vector(g, &b("attn_kv_a_norm"), r)?,        // [r_kv]
+                kv_a: matrix(g, &b("attn_kv_a_mqa"), d, r + rope)?, // [n_embd, r_kv + d_rope]
+                kv_a_norm: vector(g, &b("attn_kv_a_norm"), r)?,     // [r_kv]
                 kv_b,
-                wo: matrix(g, &b("attn_output"), h * dv, d)?,          // [H·d_v, n_embd]
-                ffn_norm: vector(g, &b("ffn_norm"), d)?,               // [n_embd]
+                wo: matrix(g, &b("attn_output"), h * dv, d)?, // [H·d_v, n_embd]
+                ffn_norm: vector(g, &b("ffn_norm"), d)?,      // [n_embd]
                 ffn,
             });
         }
@@ -392,24 +394,24 @@ impl Weights {
 
 /// Activation arena of one context, sized from hparams × n_ubatch at creation.
 pub struct Activations {
-    pub x: Vec<f32>,      // [n_ubatch, n_embd] residual stream
-    pub xn: Vec<f32>,     // [n_ubatch, n_embd] normed
-    pub qa: Vec<f32>,     // [n_ubatch, r_q] q-LoRA down projection
-    pub qan: Vec<f32>,    // [n_ubatch, r_q] normed
-    pub q: Vec<f32>,      // [n_ubatch, H·d_k]
-    pub z: Vec<f32>,      // [n_ubatch, r_kv + d_rope]
-    pub c: Vec<f32>,      // [n_ubatch, r_kv] normed latent
-    pub kvb: Vec<f32>,    // [n_ubatch, H·(nope + d_v)]
-    pub k: Vec<f32>,      // [n_ubatch, H·d_k]
-    pub v: Vec<f32>,      // [n_ubatch, H·d_v]
-    pub att: Vec<f32>,    // [n_ubatch, H·d_v]
-    pub tmp: Vec<f32>,    // [n_ubatch, n_embd]
-    pub gate: Vec<f32>,   // [n_ubatch, n_ff]
-    pub up: Vec<f32>,     // [n_ubatch, n_ff]
-    pub actq: Vec<u8>,    // [n_ubatch, max activation row bytes]
-    pub rope: Vec<f32>,   // [n_ubatch, d_rope]
+    pub x: Vec<f32>,    // [n_ubatch, n_embd] residual stream
+    pub xn: Vec<f32>,   // [n_ubatch, n_embd] normed
+    pub qa: Vec<f32>,   // [n_ubatch, r_q] q-LoRA down projection
+    pub qan: Vec<f32>,  // [n_ubatch, r_q] normed
+    pub q: Vec<f32>,    // [n_ubatch, H·d_k]
+    pub z: Vec<f32>,    // [n_ubatch, r_kv + d_rope]
+    pub c: Vec<f32>,    // [n_ubatch, r_kv] normed latent
+    pub kvb: Vec<f32>,  // [n_ubatch, H·(nope + d_v)]
+    pub k: Vec<f32>,    // [n_ubatch, H·d_k]
+    pub v: Vec<f32>,    // [n_ubatch, H·d_v]
+    pub att: Vec<f32>,  // [n_ubatch, H·d_v]
+    pub tmp: Vec<f32>,  // [n_ubatch, n_embd]
+    pub gate: Vec<f32>, // [n_ubatch, n_ff]
+    pub up: Vec<f32>,   // [n_ubatch, n_ff]
+    pub actq: Vec<u8>,  // [n_ubatch, max activation row bytes]
+    pub rope: Vec<f32>, // [n_ubatch, d_rope]
     pub moe: MoeScratch,
-    pub logits: Vec<f32>, // [n_ubatch, n_vocab]
+    pub logits: Vec<f32>,  // [n_ubatch, n_vocab]
     pub cells: Vec<usize>, // [n_ubatch] KV cell of each token
 }
 
@@ -486,14 +488,20 @@ impl Deepseek2 {
             }
             ops::matmul(pool, &l.kv_a, &a.xn, n, &mut a.actq, &mut a.z); // [n, r_kv + d_rope]
             for i in 0..n {
-                ops::rmsnorm(&a.z[i * nz..i * nz + r], &l.kv_a_norm, hp.eps, &mut a.c[i * r..(i + 1) * r]); // [n, r_kv]
+                ops::rmsnorm(&a.z[i * nz..i * nz + r], &l.kv_a_norm, hp.eps, &mut a.c[i * r..(i + 1) * r]);
+                // [n, r_kv]
             }
             ops::matmul(pool, &l.kv_b, &a.c, n, &mut a.actq, &mut a.kvb); // [n, H·(nope + d_v)]
             for i in 0..n {
                 let rc = &a.rope[i * nr..(i + 1) * nr];
                 let kpe = &mut a.z[i * nz + r..(i + 1) * nz];
                 ops::rope_row(kpe, nr, rope.mode, nr, rc);
-                let (q, k, v, kvb) = (&mut a.q[i * nq..(i + 1) * nq], &mut a.k[i * nq..(i + 1) * nq], &mut a.v[i * h * dv..(i + 1) * h * dv], &a.kvb[i * nkvb..(i + 1) * nkvb]);
+                let (q, k, v, kvb) = (
+                    &mut a.q[i * nq..(i + 1) * nq],
+                    &mut a.k[i * nq..(i + 1) * nq],
+                    &mut a.v[i * h * dv..(i + 1) * h * dv],
+                    &a.kvb[i * nkvb..(i + 1) * nkvb],
+                );
                 for hh in 0..h {
                     // Q[h] = [q_nope | rope(q_pe)], K[h] = [k_nope | rope(k_pe)] (rope part last in mode 0)
                     ops::rope_row(&mut q[hh * dk + nope..(hh + 1) * dk], nr, rope.mode, nr, rc);
@@ -509,7 +517,9 @@ impl Deepseek2 {
             ops::add(&mut a.x[..n * d], &a.tmp[..n * d]);
             ops::rmsnorm(&a.x[..n * d], &l.ffn_norm, hp.eps, &mut a.xn[..n * d]);
             match &l.ffn {
-                Ffn::Dense { gate, up, down } => moe::swiglu(pool, gate, up, down, &a.xn, n, &mut a.gate, &mut a.up, &mut a.actq, &mut a.tmp),
+                Ffn::Dense { gate, up, down } => {
+                    moe::swiglu(pool, gate, up, down, &a.xn, n, &mut a.gate, &mut a.up, &mut a.actq, &mut a.tmp)
+                }
                 Ffn::Moe(m) => m.forward(pool, &a.xn, n, &mut a.moe, &mut a.actq, &mut a.tmp),
             }
             ops::add(&mut a.x[..n * d], &a.tmp[..n * d]);

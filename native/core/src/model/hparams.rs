@@ -85,11 +85,10 @@ impl<'a> Keys<'a> {
                 None => Err(Error::Invalid { what: format!("missing required metadata key {key}") }),
             },
             Some(Value::Array(a)) => {
-                let vals = a.as_i64_vec().ok_or_else(|| Error::Invalid { what: format!("metadata key {key}: expected an integer array") })?;
+                let vals =
+                    a.as_i64_vec().ok_or_else(|| Error::Invalid { what: format!("metadata key {key}: expected an integer array") })?;
                 if vals.len() != n_layer {
-                    return Err(Error::Invalid {
-                        what: format!("metadata key {key}: {} values for {n_layer} layers", vals.len()),
-                    });
+                    return Err(Error::Invalid { what: format!("metadata key {key}: {} values for {n_layer} layers", vals.len()) });
                 }
                 vals.into_iter()
                     .map(|x| u32::try_from(x).map_err(|_| Error::Invalid { what: format!("metadata key {key}: value {x} out of range") }))

@@ -147,7 +147,11 @@ fn check_shape(t: &TensorInfo, want: &[u64]) -> Result<()> {
     let mut ne = [1u64; 4];
     ne[..want.len()].copy_from_slice(want);
     if t.ne != ne {
-        return Err(Error::Shape { op: format!("tensor {}", t.name), expected: format!("{want:?}"), got: format!("{:?}", &t.ne[..t.n_dims as usize]) });
+        return Err(Error::Shape {
+            op: format!("tensor {}", t.name),
+            expected: format!("{want:?}"),
+            got: format!("{:?}", &t.ne[..t.n_dims as usize]),
+        });
     }
     Ok(())
 }
@@ -185,7 +189,9 @@ impl Weights {
         let (qd, kd, vd) = (hp.n_head * hp.head_dim_k, hp.n_head_kv * hp.head_dim_k, hp.n_head_kv * hp.head_dim_v);
         for t in &g.tensors {
             if t.name.ends_with(".bias") || t.name.contains("_exps") || t.name.contains("attn_qkv") {
-                return Err(Error::Unsupported { what: format!("llama tensor {} (biases, MoE and fused QKV are not implemented)", t.name) });
+                return Err(Error::Unsupported {
+                    what: format!("llama tensor {} (biases, MoE and fused QKV are not implemented)", t.name),
+                });
             }
         }
         let token_embd = matrix(g, "token_embd.weight", d, nv)?; // [n_embd, n_vocab]
@@ -196,15 +202,15 @@ impl Weights {
             let b = |n: &str| format!("blk.{il}.{n}.weight");
             let ff = hp.n_ff[il];
             layers.push(Layer {
-                attn_norm: vector(g, &b("attn_norm"), d)?,   // [n_embd]
-                wq: matrix(g, &b("attn_q"), d, qd)?,         // [n_embd, n_head·d_k]
-                wk: matrix(g, &b("attn_k"), d, kd)?,         // [n_embd, n_head_kv·d_k]
-                wv: matrix(g, &b("attn_v"), d, vd)?,         // [n_embd, n_head_kv·d_v]
+                attn_norm: vector(g, &b("attn_norm"), d)?,                       // [n_embd]
+                wq: matrix(g, &b("attn_q"), d, qd)?,                             // [n_embd, n_head·d_k]
+                wk: matrix(g, &b("attn_k"), d, kd)?,                             // [n_embd, n_head_kv·d_k]
+                wv: matrix(g, &b("attn_v"), d, vd)?,                             // [n_embd, n_head_kv·d_v]
                 wo: matrix(g, &b("attn_output"), hp.n_head * hp.head_dim_v, d)?, // [n_head·d_v, n_embd]
-                ffn_norm: vector(g, &b("ffn_norm"), d)?,     // [n_embd]
-                ffn_gate: matrix(g, &b("ffn_gate"), d, ff)?, // [n_embd, n_ff]
-                ffn_up: matrix(g, &b("ffn_up"), d, ff)?,     // [n_embd, n_ff]
-                ffn_down: matrix(g, &b("ffn_down"), ff, d)?, // [n_ff, n_embd]
+                ffn_norm: vector(g, &b("ffn_norm"), d)?,                         // [n_embd]
+                ffn_gate: matrix(g, &b("ffn_gate"), d, ff)?,                     // [n_embd, n_ff]
+                ffn_up: matrix(g, &b("ffn_up"), d, ff)?,                         // [n_embd, n_ff]
+                ffn_down: matrix(g, &b("ffn_down"), ff, d)?,                     // [n_ff, n_embd]
             });
         }
         Ok(Weights { token_embd, output_norm: vector(g, "output_norm.weight", d)?, output, rope_freqs, layers })
@@ -223,19 +229,19 @@ impl Weights {
 
 /// Activation arena of one context (llama2.c `RunState`), sized from hparams × n_ubatch at creation.
 pub struct Activations {
-    pub x: Vec<f32>,     // [n_ubatch, n_embd] residual stream
-    pub xn: Vec<f32>,    // [n_ubatch, n_embd] normed
-    pub q: Vec<f32>,     // [n_ubatch, n_head·d_k]
-    pub k: Vec<f32>,     // [n_ubatch, n_head_kv·d_k]
-    pub v: Vec<f32>,     // [n_ubatch, n_head_kv·d_v]
-    pub att: Vec<f32>,   // [n_ubatch, n_head·d_v]
-    pub tmp: Vec<f32>,   // [n_ubatch, n_embd]
-    pub gate: Vec<f32>,  // [n_ubatch, n_ff]
-    pub up: Vec<f32>,    // [n_ubatch, n_ff]
-    pub actq: Vec<u8>,   // [n_ubatch, max activation row bytes]
-    pub scores: Vec<f32>, // [n_threads, n_ctx]
-    pub rope: Vec<f32>,  // [n_ubatch, n_rot]
-    pub logits: Vec<f32>, // [n_ubatch, n_vocab]
+    pub x: Vec<f32>,       // [n_ubatch, n_embd] residual stream
+    pub xn: Vec<f32>,      // [n_ubatch, n_embd] normed
+    pub q: Vec<f32>,       // [n_ubatch, n_head·d_k]
+    pub k: Vec<f32>,       // [n_ubatch, n_head_kv·d_k]
+    pub v: Vec<f32>,       // [n_ubatch, n_head_kv·d_v]
+    pub att: Vec<f32>,     // [n_ubatch, n_head·d_v]
+    pub tmp: Vec<f32>,     // [n_ubatch, n_embd]
+    pub gate: Vec<f32>,    // [n_ubatch, n_ff]
+    pub up: Vec<f32>,      // [n_ubatch, n_ff]
+    pub actq: Vec<u8>,     // [n_ubatch, max activation row bytes]
+    pub scores: Vec<f32>,  // [n_threads, n_ctx]
+    pub rope: Vec<f32>,    // [n_ubatch, n_rot]
+    pub logits: Vec<f32>,  // [n_ubatch, n_vocab]
     pub cells: Vec<usize>, // [n_ubatch] KV cell of each token
 }
 
@@ -315,7 +321,7 @@ impl Llama {
             ops::rmsnorm(&a.x[..n * d], &l.attn_norm, hp.eps, &mut a.xn[..n * d]); // [n, n_embd]
             let xq = ops::quantize_act(pool, &l.wq, &a.xn, n, &mut a.actq);
             ops::matmul_q(pool, &l.wq, xq, n, &mut a.q); // [n, n_head·d_k]
-            // K and V share Q's encoded input when their activation type matches (decide once per op pair).
+                                                         // K and V share Q's encoded input when their activation type matches (decide once per op pair).
             if std::ptr::eq(l.wk.act, l.wq.act) && std::ptr::eq(l.wv.act, l.wq.act) {
                 ops::matmul_q(pool, &l.wk, xq, n, &mut a.k); // [n, n_head_kv·d_k]
                 ops::matmul_q(pool, &l.wv, xq, n, &mut a.v); // [n, n_head_kv·d_v]

@@ -18,12 +18,7 @@ fn invalid(what: impl Into<String>) -> Error {
 const GPT2: &str = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
 const LLAMA3: &str = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const QWEN2: &str = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const DEFAULT: &[&str] = &[
-    "[\\p{P}\\$\\+<=>\\^~\\|]+",
-    GPT2,
-    "\\p{N}+",
-    "[0-9][0-9][0-9]",
-];
+const DEFAULT: &[&str] = &["[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2, "\\p{N}+", "[0-9][0-9][0-9]"];
 const DEEPSEEK_LLM: &[&str] = &[
     "[\r\n]",
     "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
@@ -32,13 +27,7 @@ const DEEPSEEK_LLM: &[&str] = &[
     "[一-龥ࠀ-一가-퟿]+",
     "\\p{N}+",
 ];
-const DEEPSEEK_CODER: &[&str] = &[
-    "[\r\n]",
-    "\\s?\\p{L}+",
-    "\\s?\\p{P}+",
-    "[一-龥ࠀ-一가-퟿]+",
-    "\\p{N}",
-];
+const DEEPSEEK_CODER: &[&str] = &["[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[一-龥ࠀ-一가-퟿]+", "\\p{N}"];
 const DEEPSEEK_V3: &[&str] = &[
     "\\p{N}{1,3}",
     "[一-龥぀-ゟ゠-ヿ]+",
@@ -56,28 +45,22 @@ struct Preset {
 }
 
 fn preset(pre: &str) -> Option<Preset> {
-    let p = |regexes, ignore_merges, clean_spaces, add_bos| Preset {
-        regexes,
-        ignore_merges,
-        clean_spaces,
-        add_bos,
-    };
+    let p = |regexes, ignore_merges, clean_spaces, add_bos| Preset { regexes, ignore_merges, clean_spaces, add_bos };
     Some(match pre {
         "" | "default" => p(DEFAULT, false, true, false),
-        "llama3" | "llama-v3" | "llama-bpe" | "laguna" | "falcon3" | "falcon-h1" | "pixtral"
-        | "midm-2.0" | "lfm2" | "jina-v5-nano" => p(&[LLAMA3], true, true, true),
+        "llama3" | "llama-v3" | "llama-bpe" | "laguna" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2" | "jina-v5-nano" => {
+            p(&[LLAMA3], true, true, true)
+        }
         "dbrx" | "smaug-bpe" => p(&[LLAMA3], false, true, false),
         "deepseek-llm" => p(DEEPSEEK_LLM, false, false, false),
         "deepseek-coder" => p(DEEPSEEK_CODER, false, false, false),
         "deepseek-v3" => p(DEEPSEEK_V3, false, false, false),
         "falcon" => p(FALCON, false, true, false),
-        "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de"
-        | "a.x-4.0" | "mellum" | "modern-bert" | "mpt" | "olmo" => p(&[GPT2], false, true, false),
+        "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de" | "a.x-4.0" | "mellum" | "modern-bert"
+        | "mpt" | "olmo" => p(&[GPT2], false, true, false),
         "starcoder" | "refact" => p(STARCODER, false, true, false),
         "command-r" | "cohere2_moe" => p(STARCODER, false, false, false),
-        "qwen2" | "deepseek-r1-qwen" | "kormo" | "openpangu" | "f2llmv2" => {
-            p(&[QWEN2], false, false, false)
-        }
+        "qwen2" | "deepseek-r1-qwen" | "kormo" | "openpangu" | "f2llmv2" => p(&[QWEN2], false, false, false),
         _ => return None,
     })
 }
@@ -134,20 +117,14 @@ const EOG_NAMES: &[&str] = &[
 ];
 
 pub(super) fn from_gguf(h: &GgufHeader) -> Result<Vocab> {
-    let model = get_str(h, "tokenizer.ggml.model")
-        .ok_or_else(|| invalid("tokenizer.ggml.model is missing"))?;
+    let model = get_str(h, "tokenizer.ggml.model").ok_or_else(|| invalid("tokenizer.ggml.model is missing"))?;
     let pre = get_str(h, "tokenizer.ggml.pre").unwrap_or_default();
     let kind = match model.as_str() {
         "llama" => VocabKind::Spm,
         "gpt2" => VocabKind::Bpe,
-        other => {
-            return Err(Error::Unsupported {
-                what: format!("tokenizer model '{other}'"),
-            })
-        }
+        other => return Err(Error::Unsupported { what: format!("tokenizer model '{other}'") }),
     };
-    let tokens_raw = str_array(h, "tokenizer.ggml.tokens")?
-        .ok_or_else(|| invalid("tokenizer.ggml.tokens is missing"))?;
+    let tokens_raw = str_array(h, "tokenizer.ggml.tokens")?.ok_or_else(|| invalid("tokenizer.ggml.tokens is missing"))?;
     let n = tokens_raw.len();
     if n > u32::MAX as usize / 2 {
         return Err(invalid("tokenizer.ggml.tokens: too many tokens"));
@@ -186,19 +163,12 @@ pub(super) fn from_gguf(h: &GgufHeader) -> Result<Vocab> {
         }
         VocabKind::Bpe => {
             (bos, eos) = (Some(11), Some(11));
-            let ps = preset(&pre).ok_or_else(|| Error::Unsupported {
-                what: format!("pre-tokenizer type '{pre}'"),
-            })?;
+            let ps = preset(&pre).ok_or_else(|| Error::Unsupported { what: format!("pre-tokenizer type '{pre}'") })?;
             v.ignore_merges = ps.ignore_merges;
             v.clean_spaces = ps.clean_spaces;
             v.add_bos = ps.add_bos;
-            v.pre_regex = ps
-                .regexes
-                .iter()
-                .map(|r| compile(r))
-                .collect::<Result<_>>()?;
-            let merges = str_array(h, "tokenizer.ggml.merges")?
-                .ok_or_else(|| invalid("cannot find tokenizer merges in model file"))?;
+            v.pre_regex = ps.regexes.iter().map(|r| compile(r)).collect::<Result<_>>()?;
+            let merges = str_array(h, "tokenizer.ggml.merges")?.ok_or_else(|| invalid("cannot find tokenizer merges in model file"))?;
             v.bpe_ranks.reserve(merges.len());
             for (i, m) in merges.iter().enumerate() {
                 // split at the first space that is not at position 0; no space -> ("", "")
@@ -222,33 +192,21 @@ pub(super) fn from_gguf(h: &GgufHeader) -> Result<Vocab> {
     let scores = h.get("tokenizer.ggml.scores").and_then(Value::as_array);
     if let Some(s) = scores {
         if s.len() < n {
-            return Err(invalid(format!(
-                "tokenizer.ggml.scores: {} < {n} entries",
-                s.len()
-            )));
+            return Err(invalid(format!("tokenizer.ggml.scores: {} < {n} entries", s.len())));
         }
     }
     let types = match h.get("tokenizer.ggml.token_type").and_then(Value::as_array) {
         Some(a) => {
-            let t = a
-                .as_i64_vec()
-                .ok_or_else(|| invalid("tokenizer.ggml.token_type: expected integers"))?;
+            let t = a.as_i64_vec().ok_or_else(|| invalid("tokenizer.ggml.token_type: expected integers"))?;
             if t.len() < n {
-                return Err(invalid(format!(
-                    "tokenizer.ggml.token_type: {} < {n} entries",
-                    t.len()
-                )));
+                return Err(invalid(format!("tokenizer.ggml.token_type: {} < {n} entries", t.len())));
             }
             Some(t)
         }
         None => None,
     };
     for (i, raw) in tokens_raw.iter().enumerate() {
-        let word = if raw.is_empty() {
-            format!("[EMPTY_{i}]").into_bytes()
-        } else {
-            raw.clone()
-        };
+        let word = if raw.is_empty() { format!("[EMPTY_{i}]").into_bytes() } else { raw.clone() };
         v.token_to_id.insert(word.clone(), i as u32);
         v.tokens.push(word);
         if let Some(s) = scores {
@@ -268,11 +226,7 @@ pub(super) fn from_gguf(h: &GgufHeader) -> Result<Vocab> {
     }
 
     // special ids: GGUF overrides when in range
-    let in_range = |key: &str| {
-        get_id(h, key)
-            .filter(|&x| x >= 0 && (x as usize) < n)
-            .map(|x| x as u32)
-    };
+    let in_range = |key: &str| get_id(h, key).filter(|&x| x >= 0 && (x as usize) < n).map(|x| x as u32);
     let pick = |key: &str, default: Option<u32>| in_range(key).or(default);
     bos = pick("tokenizer.ggml.bos_token_id", bos);
     eos = pick("tokenizer.ggml.eos_token_id", eos);
@@ -299,10 +253,7 @@ pub(super) fn from_gguf(h: &GgufHeader) -> Result<Vocab> {
         if slot.is_some() {
             return;
         }
-        if let Some(id) = names
-            .iter()
-            .find_map(|t| v.token_to_id.get(t.as_bytes()).copied())
-        {
+        if let Some(id) = names.iter().find_map(|t| v.token_to_id.get(t.as_bytes()).copied()) {
             *slot = Some(id);
             v.attrs[id as usize] |= attr::CONTROL;
         }
@@ -326,44 +277,11 @@ pub(super) fn from_gguf(h: &GgufHeader) -> Result<Vocab> {
     );
     detect(&mut v, &mut eom, &["<|eom_id|>"]);
     let fim_names: [&[&str]; 6] = [
-        &[
-            "<|fim_prefix|>",
-            "<fim-prefix>",
-            "<fim_prefix>",
-            "<｜fim▁begin｜>",
-            "<PRE>",
-            "▁<PRE>",
-            "<|code_prefix|>",
-            "<|prefix|>",
-        ],
-        &[
-            "<|fim_suffix|>",
-            "<fim-suffix>",
-            "<fim_suffix>",
-            "<｜fim▁hole｜>",
-            "<SUF>",
-            "▁<SUF>",
-            "<|code_suffix|>",
-            "<|suffix|>",
-        ],
-        &[
-            "<|fim_middle|>",
-            "<fim-middle>",
-            "<fim_middle>",
-            "<｜fim▁end｜>",
-            "<MID>",
-            "▁<MID>",
-            "<|code_middle|>",
-            "<|middle|>",
-        ],
+        &["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"],
+        &["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"],
+        &["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"],
         &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"],
-        &[
-            "<|fim_repo|>",
-            "<|repo_name|>",
-            "<fim-repo>",
-            "<REPO>",
-            "<reponame>",
-        ],
+        &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"],
         &["<|file_sep|>"],
     ];
     for (slot, names) in fim.iter_mut().zip(fim_names) {
@@ -393,13 +311,7 @@ pub(super) fn from_gguf(h: &GgufHeader) -> Result<Vocab> {
     eog.sort_unstable();
     eog.dedup();
     let has = |eog: &[u32], v: &Vocab, name: &str| {
-        eog.iter()
-            .find(|&&id| {
-                v.tokens
-                    .get(id as usize)
-                    .is_some_and(|t| t == name.as_bytes())
-            })
-            .copied()
+        eog.iter().find(|&&id| v.tokens.get(id as usize).is_some_and(|t| t == name.as_bytes())).copied()
     };
     if let Some(end) = has(&eog, &v, "<|end|>") {
         let ret = has(&eog, &v, "<|return|>").is_some();
@@ -410,27 +322,19 @@ pub(super) fn from_gguf(h: &GgufHeader) -> Result<Vocab> {
             v.attrs[end as usize] = attr::USER_DEFINED;
         }
     }
-    if let (Some(s), true) = (
-        has(&eog, &v, "</s>"),
-        has(&eog, &v, "<|tool_response>").is_some(),
-    ) {
+    if let (Some(s), true) = (has(&eog, &v, "</s>"), has(&eog, &v, "<|tool_response>").is_some()) {
         eog.retain(|&x| x != s);
         v.attrs[s as usize] = attr::NORMAL;
     }
 
     // special-token cache: longest text first (ties: lower id first)
-    let mut cache: Vec<u32> = (0..n as u32)
-        .filter(|&i| {
-            v.attrs[i as usize] & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0
-        })
-        .collect();
+    let mut cache: Vec<u32> =
+        (0..n as u32).filter(|&i| v.attrs[i as usize] & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0).collect();
     cache.sort_by(|&a, &b| v.tokens[b as usize].len().cmp(&v.tokens[a as usize].len()));
     v.special_cache = cache;
 
     // per-model attribute fix-ups (by general.name)
-    let name = get_str(h, "general.name")
-        .unwrap_or_default()
-        .to_lowercase();
+    let name = get_str(h, "general.name").unwrap_or_default().to_lowercase();
     if name.contains("phi-3") || name.contains("phi3") {
         for &id in &v.special_cache {
             v.attrs[id as usize] |= attr::RSTRIP;

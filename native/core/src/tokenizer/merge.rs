@@ -24,12 +24,7 @@ fn symbols(text: &[u8]) -> Vec<Sym> {
         let n = utf8_len(text[offs]).min(text.len() - offs);
         let i = syms.len() as isize;
         offs += n;
-        syms.push(Sym {
-            prev: i - 1,
-            next: if offs == text.len() { -1 } else { i + 1 },
-            start: offs - n,
-            n,
-        });
+        syms.push(Sym { prev: i - 1, next: if offs == text.len() { -1 } else { i + 1 }, start: offs - n, n });
     }
     syms
 }
@@ -55,10 +50,7 @@ impl PartialOrd for SpmBigram {
 impl Ord for SpmBigram {
     /// Max-heap order: higher score first, then the leftmost pair.
     fn cmp(&self, o: &Self) -> Ordering {
-        self.score
-            .partial_cmp(&o.score)
-            .unwrap_or(Ordering::Equal)
-            .then_with(|| o.left.cmp(&self.left))
+        self.score.partial_cmp(&o.score).unwrap_or(Ordering::Equal).then_with(|| o.left.cmp(&self.left))
     }
 }
 
@@ -75,12 +67,7 @@ pub(crate) fn spm(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
         let piece = &text[a.start..a.start + a.n + b.n];
         if let Some(id) = vocab.text_to_token(piece) {
             let score = vocab.scores.get(id as usize).copied().unwrap_or(0.0);
-            heap.push(SpmBigram {
-                left: l,
-                right: r,
-                score,
-                size: piece.len(),
-            });
+            heap.push(SpmBigram { left: l, right: r, score, size: piece.len() });
         }
     };
     for i in 1..syms.len() {
@@ -152,12 +139,7 @@ pub(crate) fn bpe(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
     for word in &words {
         let mut syms: Vec<Sym>;
         if vocab.ignore_merges && vocab.text_to_token(word).is_some() {
-            syms = vec![Sym {
-                prev: -1,
-                next: -1,
-                start: 0,
-                n: word.len(),
-            }];
+            syms = vec![Sym { prev: -1, next: -1, start: 0, n: word.len() }];
         } else {
             syms = symbols(word);
             let mut heap = BinaryHeap::new();
@@ -173,12 +155,7 @@ pub(crate) fn bpe(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
                     let mut t = Vec::with_capacity(lt.len() + rt.len());
                     t.extend_from_slice(lt);
                     t.extend_from_slice(rt);
-                    heap.push(BpeBigram {
-                        left: l,
-                        right: r,
-                        text: t,
-                        rank,
-                    });
+                    heap.push(BpeBigram { left: l, right: r, text: t, rank });
                 }
             };
             for i in 1..syms.len() {
@@ -192,10 +169,7 @@ pub(crate) fn bpe(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) {
                 // outdated if the two current pieces no longer spell the bigram
                 let lt = &word[l.start..l.start + l.n];
                 let rt = &word[r.start..r.start + r.n];
-                if lt.len() + rt.len() != bg.text.len()
-                    || bg.text[..lt.len()] != *lt
-                    || bg.text[lt.len()..] != *rt
-                {
+                if lt.len() + rt.len() != bg.text.len() || bg.text[..lt.len()] != *lt || bg.text[lt.len()..] != *rt {
                     continue;
                 }
                 syms[bg.left].n += r.n;

@@ -82,9 +82,7 @@ fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, _) = needle.split_first()?;
     let mut i = 0;
     while i + needle.len() <= hay.len() {
-        let j = i + hay[i..=hay.len() - needle.len()]
-            .iter()
-            .position(|&b| b == first)?;
+        let j = i + hay[i..=hay.len() - needle.len()].iter().position(|&b| b == first)?;
         if hay[j..j + needle.len()] == *needle {
             return Some(j);
         }
@@ -164,10 +162,7 @@ impl Vocab {
     }
     /// Token attribute bits (see [`attr`]); 0 when out of range.
     pub fn token_attr(&self, id: u32) -> u32 {
-        self.attrs
-            .get(id as usize)
-            .copied()
-            .unwrap_or(attr::UNDEFINED)
+        self.attrs.get(id as usize).copied().unwrap_or(attr::UNDEFINED)
     }
 
     pub(crate) fn text_to_token(&self, text: &[u8]) -> Option<u32> {
@@ -185,8 +180,7 @@ impl Vocab {
     /// SPM `byte_to_token`: `<0xXX>`, else the raw byte as a token, else nothing (the reference throws).
     pub(crate) fn spm_byte_to_token(&self, b: u8) -> Option<u32> {
         let hex = format!("<0x{b:02X}>");
-        self.text_to_token(hex.as_bytes())
-            .or_else(|| self.text_to_token(&[b]))
+        self.text_to_token(hex.as_bytes()).or_else(|| self.text_to_token(&[b]))
     }
 
     /// `tokenizer_st_partition`: cut the text at special-token occurrences, longest tokens first.
@@ -247,11 +241,7 @@ impl Vocab {
     /// `llama_tokenize(text, add_special, parse_special)`.
     pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
         let raw = text.as_bytes();
-        let frags = if raw.is_empty() {
-            Vec::new()
-        } else {
-            self.partition(raw, parse_special)
-        };
+        let frags = if raw.is_empty() { Vec::new() } else { self.partition(raw, parse_special) };
         let mut out = Vec::new();
         if add_special && self.add_bos {
             out.extend(self.bos);
@@ -415,8 +405,7 @@ fn clean_up_spaces(text: &mut Vec<u8>) {
         if i > 0 && t[i - 1] == b' ' && x == b'\'' && i + 1 < t.len() {
             let x1 = t[i + 1];
             let x2 = t.get(i + 2).copied().filter(|_| i + 2 < t.len());
-            let drop = matches!(x1, b's' | b'm')
-                || matches!((x1, x2), (b'r', Some(b'e')) | (b'v', Some(b'e')));
+            let drop = matches!(x1, b's' | b'm') || matches!((x1, x2), (b'r', Some(b'e')) | (b'v', Some(b'e')));
             if drop {
                 out.pop();
             }

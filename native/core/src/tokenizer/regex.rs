@@ -25,12 +25,7 @@ impl Builtin {
         match self {
             Builtin::Space => (9..=13).contains(&c) || c == 32,
             Builtin::Digit => (0x30..=0x39).contains(&c),
-            Builtin::Word => {
-                (0x30..=0x39).contains(&c)
-                    || (0x41..=0x5A).contains(&c)
-                    || (0x61..=0x7A).contains(&c)
-                    || c == 0x5F
-            }
+            Builtin::Word => (0x30..=0x39).contains(&c) || (0x41..=0x5A).contains(&c) || (0x61..=0x7A).contains(&c) || c == 0x5F,
         }
     }
 }
@@ -45,20 +40,13 @@ struct Set {
 
 impl Set {
     fn single(c: u32) -> Set {
-        Set {
-            ranges: vec![(c, c)],
-            ..Set::default()
-        }
+        Set { ranges: vec![(c, c)], ..Set::default() }
     }
     fn builtin(b: Builtin, neg: bool) -> Set {
-        Set {
-            builtins: vec![(b, neg)],
-            ..Set::default()
-        }
+        Set { builtins: vec![(b, neg)], ..Set::default() }
     }
     fn test(&self, c: u32) -> bool {
-        let hit = self.ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi)
-            || self.builtins.iter().any(|&(b, neg)| b.test(c) != neg);
+        let hit = self.ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) || self.builtins.iter().any(|&(b, neg)| b.test(c) != neg);
         hit != self.neg
     }
 }
@@ -88,9 +76,7 @@ struct Cont<'a> {
 }
 
 fn bad(what: &str) -> Error {
-    Error::Unsupported {
-        what: format!("pre-tokenizer regex: {what}"),
-    }
+    Error::Unsupported { what: format!("pre-tokenizer regex: {what}") }
 }
 
 struct Parser<'a> {
@@ -158,32 +144,18 @@ impl Parser<'_> {
     }
 
     fn class(&mut self) -> Result<Set> {
-        let mut set = Set {
-            neg: self.eat('^'),
-            ..Set::default()
-        };
+        let mut set = Set { neg: self.eat('^'), ..Set::default() };
         loop {
             let c = self.next()?;
             if c == ']' as u32 {
                 break;
             }
-            let lo = if c == '\\' as u32 {
-                self.escape()?
-            } else {
-                Set::single(c)
-            };
+            let lo = if c == '\\' as u32 { self.escape()? } else { Set::single(c) };
             let is_char = lo.builtins.is_empty();
-            if is_char
-                && self.peek() == Some('-' as u32)
-                && self.p.get(self.i + 1) != Some(&(']' as u32))
-            {
+            if is_char && self.peek() == Some('-' as u32) && self.p.get(self.i + 1) != Some(&(']' as u32)) {
                 self.i += 1;
                 let h = self.next()?;
-                let hi = if h == '\\' as u32 {
-                    self.escape()?
-                } else {
-                    Set::single(h)
-                };
+                let hi = if h == '\\' as u32 { self.escape()? } else { Set::single(h) };
                 match (lo.ranges.first(), hi.ranges.first(), hi.builtins.is_empty()) {
                     (Some(&(a, _)), Some(&(b, _)), true) => set.ranges.push((a, b)),
                     _ => return Err(bad("class range")),
@@ -222,11 +194,7 @@ impl Parser<'_> {
             }
             '[' => Node::Set(self.class()?),
             '\\' => Node::Set(self.escape()?),
-            '.' => Node::Set(Set {
-                neg: true,
-                ranges: vec![(10, 10), (13, 13), (0x2028, 0x2029)],
-                builtins: vec![],
-            }),
+            '.' => Node::Set(Set { neg: true, ranges: vec![(10, 10), (13, 13), (0x2028, 0x2029)], builtins: vec![] }),
             '^' => Node::Start,
             '$' => Node::End,
             '*' | '+' | '?' | '{' | ')' => return Err(bad("misplaced quantifier")),
@@ -252,11 +220,7 @@ impl Parser<'_> {
                 let save = self.i;
                 self.i += 1;
                 let lo = self.number();
-                let hi = if self.eat(',') {
-                    self.number().unwrap_or(usize::MAX)
-                } else {
-                    lo.unwrap_or(0)
-                };
+                let hi = if self.eat(',') { self.number().unwrap_or(usize::MAX) } else { lo.unwrap_or(0) };
                 match (lo, self.eat('}')) {
                     (Some(lo), true) if lo <= hi => {
                         self.i -= 1; // leave '}' to be skipped below
@@ -298,10 +262,7 @@ impl Parser<'_> {
 impl Regex {
     /// A marker for a hand-written splitter (no pattern).
     pub(crate) fn empty(kind: Kind) -> Regex {
-        Regex {
-            kind,
-            root: Vec::new(),
-        }
+        Regex { kind, root: Vec::new() }
     }
 
     pub(crate) fn parse(pat: &[u32], kind: Kind) -> Result<Regex> {
@@ -310,10 +271,7 @@ impl Regex {
         if p.i != pat.len() {
             return Err(bad("unbalanced )"));
         }
-        Ok(Regex {
-            kind,
-            root: vec![Node::Alt(alts)],
-        })
+        Ok(Regex { kind, root: vec![Node::Alt(alts)] })
     }
 
     /// Leftmost match starting at or after `from`: `(start, end)`.
@@ -336,17 +294,11 @@ impl Regex {
             Node::Repeat(s, min, max) => {
                 let avail = t.len().saturating_sub(pos);
                 let lim = (*max).min(avail);
-                let n = t[pos.min(t.len())..]
-                    .iter()
-                    .take(lim)
-                    .take_while(|&&c| s.test(c))
-                    .count();
+                let n = t[pos.min(t.len())..].iter().take(lim).take_while(|&&c| s.test(c)).count();
                 if n < *min {
                     return None;
                 }
-                (*min..=n)
-                    .rev()
-                    .find_map(|k| self.run(t, rest, next, pos + k))
+                (*min..=n).rev().find_map(|k| self.run(t, rest, next, pos + k))
             }
             Node::Alt(alts) => {
                 let c = Cont { nodes: rest, next };
@@ -361,9 +313,7 @@ impl Regex {
                 }
             }
             Node::Start => (pos == 0).then(|| self.run(t, rest, next, pos)).flatten(),
-            Node::End => (pos == t.len())
-                .then(|| self.run(t, rest, next, pos))
-                .flatten(),
+            Node::End => (pos == t.len()).then(|| self.run(t, rest, next, pos)).flatten(),
         }
     }
 }

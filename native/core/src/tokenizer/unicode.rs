@@ -24,16 +24,8 @@ pub(crate) fn cpt_flags(cpt: u32) -> u16 {
     }
     // last range whose start <= cpt
     let i = CATEGORY_RANGES.partition_point(|&(start, _)| start <= cpt);
-    let cat = if i == 0 {
-        UNDEFINED
-    } else {
-        CATEGORY_RANGES[i - 1].1 as u16
-    };
-    let ws = if WHITESPACE.binary_search(&cpt).is_ok() {
-        WHITESPACE_FLAG
-    } else {
-        0
-    };
+    let cat = if i == 0 { UNDEFINED } else { CATEGORY_RANGES[i - 1].1 as u16 };
+    let ws = if WHITESPACE.binary_search(&cpt).is_ok() { WHITESPACE_FLAG } else { 0 };
     cat | ws
 }
 
@@ -72,19 +64,13 @@ pub(crate) fn cpts_from_utf8(s: &[u8]) -> Vec<u32> {
             }
         } else if b & 0x10 == 0 {
             if cont(i + 1) && cont(i + 2) {
-                (
-                    ((b & 0x0F) << 12) | ((s[i + 1] as u32 & 0x3F) << 6) | (s[i + 2] as u32 & 0x3F),
-                    3,
-                )
+                (((b & 0x0F) << 12) | ((s[i + 1] as u32 & 0x3F) << 6) | (s[i + 2] as u32 & 0x3F), 3)
             } else {
                 (0xFFFD, 0)
             }
         } else if b & 0x08 == 0 {
             if cont(i + 1) && cont(i + 2) && cont(i + 3) {
-                let c = ((b & 0x07) << 18)
-                    | ((s[i + 1] as u32 & 0x3F) << 12)
-                    | ((s[i + 2] as u32 & 0x3F) << 6)
-                    | (s[i + 3] as u32 & 0x3F);
+                let c = ((b & 0x07) << 18) | ((s[i + 1] as u32 & 0x3F) << 12) | ((s[i + 2] as u32 & 0x3F) << 6) | (s[i + 3] as u32 & 0x3F);
                 (c, 4)
             } else {
                 (0xFFFD, 0)
@@ -107,11 +93,7 @@ pub(crate) fn push_utf8(out: &mut Vec<u8>, cpt: u32) {
     } else if c <= 0x7FF {
         out.extend_from_slice(&[0xC0 | ((c >> 6) & 0x1F) as u8, 0x80 | (c & 0x3F) as u8]);
     } else if c <= 0xFFFF {
-        out.extend_from_slice(&[
-            0xE0 | ((c >> 12) & 0x0F) as u8,
-            0x80 | ((c >> 6) & 0x3F) as u8,
-            0x80 | (c & 0x3F) as u8,
-        ]);
+        out.extend_from_slice(&[0xE0 | ((c >> 12) & 0x0F) as u8, 0x80 | ((c >> 6) & 0x3F) as u8, 0x80 | (c & 0x3F) as u8]);
     } else {
         out.extend_from_slice(&[
             0xF0 | ((c >> 18) & 0x07) as u8,
@@ -151,11 +133,7 @@ pub(crate) fn byte_to_cpt(b: u8) -> u32 {
 /// Inverse of `byte_to_cpt` (`unicode_utf8_to_byte`); `None` for code points outside the map.
 pub(crate) fn cpt_to_byte(cpt: u32) -> Option<u8> {
     if cpt < 256 {
-        return if printable(cpt) {
-            Some(cpt as u8)
-        } else {
-            None
-        };
+        return if printable(cpt) { Some(cpt as u8) } else { None };
     }
     BYTE_TO_CPT.iter().position(|&c| c == cpt).map(|b| b as u8)
 }
@@ -232,13 +210,7 @@ fn split_gpt2(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
     let mut out = Vec::with_capacity(offsets.len());
     let mut start = 0;
     for &len in offsets {
-        let mut f = Frag {
-            cpts,
-            ini: start,
-            end: start + len,
-            prev_end: start,
-            out: &mut out,
-        };
+        let mut f = Frag { cpts, ini: start, end: start + len, prev_end: start, out: &mut out };
         start += len;
         let mut pos = f.ini;
         while pos < f.end {
@@ -249,11 +221,7 @@ fn split_gpt2(cpts: &[u32], offsets: &[usize]) -> Vec<usize> {
             }
             let cpt = f.cpt(pos);
             let flags = f.flags(pos);
-            let mut f2 = if cpt == ' ' as u32 {
-                f.flags(pos + 1)
-            } else {
-                flags
-            };
+            let mut f2 = if cpt == ' ' as u32 { f.flags(pos + 1) } else { flags };
             let other = |x: u16| x & (WHITESPACE_FLAG | LETTER | NUMBER) == 0 && x != 0;
             let class: Option<fn(u16) -> bool> = if is_letter(f2) {
                 Some(is_letter)
@@ -294,13 +262,7 @@ fn split_llama3(cpts: &[u32], offsets: &[usize], max_digits: usize) -> Vec<usize
     let mut start = 0;
     let is_rn = |c: u32| c == '\r' as u32 || c == '\n' as u32;
     for &len in offsets {
-        let mut f = Frag {
-            cpts,
-            ini: start,
-            end: start + len,
-            prev_end: start,
-            out: &mut out,
-        };
+        let mut f = Frag { cpts, ini: start, end: start + len, prev_end: start, out: &mut out };
         start += len;
         let mut pos = f.ini;
         while pos < f.end {
@@ -312,9 +274,7 @@ fn split_llama3(cpts: &[u32], offsets: &[usize], max_digits: usize) -> Vec<usize
             let cpt = f.cpt(pos);
             let flags = f.flags(pos);
             // [^\r\n\p{L}\p{N}]?\p{L}+
-            if !(is_rn(cpt) || is_number(flags))
-                && (is_letter(flags) || is_letter(f.flags(pos + 1)))
-            {
+            if !(is_rn(cpt) || is_number(flags)) && (is_letter(flags) || is_letter(f.flags(pos + 1))) {
                 pos += 1;
                 while is_letter(f.flags(pos)) {
                     pos += 1;
@@ -336,11 +296,7 @@ fn split_llama3(cpts: &[u32], offsets: &[usize], max_digits: usize) -> Vec<usize
                 continue;
             }
             // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
-            let mut f2 = if cpt == ' ' as u32 {
-                f.flags(pos + 1)
-            } else {
-                flags
-            };
+            let mut f2 = if cpt == ' ' as u32 { f.flags(pos + 1) } else { flags };
             let other = |x: u16| x & (WHITESPACE_FLAG | LETTER | NUMBER) == 0;
             if other(f2) && flags != 0 {
                 pos += (cpt == ' ' as u32) as usize;
@@ -505,16 +461,7 @@ pub(crate) fn regex_split(text: &[u8], exprs: &[Regex], byte_encode: bool) -> Ve
     }
     let mut wide: Vec<u32> = Vec::new();
     if exprs.iter().any(|r| r.kind == Kind::Wide) {
-        wide = cpts
-            .iter()
-            .map(|&c| {
-                if c > 0x7F && is_ws(cpt_flags(c)) {
-                    0x0B
-                } else {
-                    c
-                }
-            })
-            .collect();
+        wide = cpts.iter().map(|&c| if c > 0x7F && is_ws(cpt_flags(c)) { 0x0B } else { c }).collect();
     }
     let mut offsets = vec![cpts.len()];
     for re in exprs {
@@ -560,8 +507,7 @@ pub(crate) enum Kind {
 
 /// Compile one preset regex the way `unicode_regex_split` would run it.
 pub(crate) fn compile(expr: &str) -> crate::Result<Regex> {
-    const GPT2: &str =
-        "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+    const GPT2: &str = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
     const LLAMA3_A: &str = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
     const LLAMA3_B: &str = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
     const QWEN2: &str = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -576,9 +522,7 @@ pub(crate) fn compile(expr: &str) -> crate::Result<Regex> {
     }
     if UCAT_ENUM.iter().any(|(k, _)| expr.contains(k)) {
         if !expr.is_ascii() {
-            return Err(crate::Error::Unsupported {
-                what: format!("pre-tokenizer regex mixes unicode categories and non-ASCII: {expr}"),
-            });
+            return Err(crate::Error::Unsupported { what: format!("pre-tokenizer regex mixes unicode categories and non-ASCII: {expr}") });
         }
         Regex::parse(&collapse_regex(expr), Kind::Collapsed)
     } else {

@@ -53,16 +53,8 @@ mod imp {
     /// One Q8_0-style block: writes 32 quants at `qs`, returns (d, Σq).
     #[inline(always)]
     unsafe fn q8_block(x: *const f32, qs: *mut u8) -> (f32, i32) {
-        let v = [
-            _mm256_loadu_ps(x),
-            _mm256_loadu_ps(x.add(8)),
-            _mm256_loadu_ps(x.add(16)),
-            _mm256_loadu_ps(x.add(24)),
-        ];
-        let m = _mm256_max_ps(
-            _mm256_max_ps(abs_ps(v[0]), abs_ps(v[1])),
-            _mm256_max_ps(abs_ps(v[2]), abs_ps(v[3])),
-        );
+        let v = [_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(8)), _mm256_loadu_ps(x.add(16)), _mm256_loadu_ps(x.add(24))];
+        let m = _mm256_max_ps(_mm256_max_ps(abs_ps(v[0]), abs_ps(v[1])), _mm256_max_ps(abs_ps(v[2]), abs_ps(v[3])));
         let amax = hmax_ps(m);
         let d = amax / 127.0;
         let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
@@ -111,11 +103,7 @@ mod imp {
             let am = _mm256_set1_ps(amax);
             let mut max = 0.0f32;
             for k in 0..32 {
-                let eq = _mm256_movemask_ps(_mm256_cmp_ps(
-                    abs_ps(_mm256_loadu_ps(x.add(8 * k))),
-                    am,
-                    _CMP_EQ_OQ,
-                ));
+                let eq = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x.add(8 * k))), am, _CMP_EQ_OQ));
                 if eq != 0 {
                     max = xb[8 * k + eq.trailing_zeros() as usize];
                     break;
@@ -133,30 +121,19 @@ mod imp {
             for c in 0..8 {
                 let mut q = [_mm256_setzero_si256(); 4];
                 for t in 0..4 {
-                    let f = _mm256_add_ps(
-                        _mm256_mul_ps(_mm256_loadu_ps(x.add(32 * c + 8 * t)), is),
-                        magic,
-                    );
+                    let f = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x.add(32 * c + 8 * t)), is), magic);
                     let i = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(f), mant), off);
                     q[t] = _mm256_min_epi32(i, lim);
                 }
-                _mm256_storeu_si256(
-                    qs.add(32 * c) as *mut __m256i,
-                    pack32(q[0], q[1], q[2], q[3]),
-                );
+                _mm256_storeu_si256(qs.add(32 * c) as *mut __m256i, pack32(q[0], q[1], q[2], q[3]));
                 g[2 * c] = _mm256_add_epi32(q[0], q[1]);
                 g[2 * c + 1] = _mm256_add_epi32(q[2], q[3]);
             }
             // 16 vectors → 16 sums, in order
             let red8 = |a: &[__m256i]| {
-                let h0 =
-                    _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
-                let h1 =
-                    _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
-                _mm256_add_epi32(
-                    _mm256_permute2x128_si256(h0, h1, 0x20),
-                    _mm256_permute2x128_si256(h0, h1, 0x31),
-                )
+                let h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+                let h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
+                _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31))
             };
             let s0 = red8(&g[0..8]);
             let s1 = red8(&g[8..16]);
@@ -173,10 +150,7 @@ mod imp {
     pub unsafe fn f16(src: &[f32], dst: &mut [u8]) {
         let n8 = src.len() / 8 * 8;
         for i in (0..n8).step_by(8) {
-            let h = _mm256_cvtps_ph(
-                _mm256_loadu_ps(src.as_ptr().add(i)),
-                _MM_FROUND_TO_NEAREST_INT,
-            );
+            let h = _mm256_cvtps_ph(_mm256_loadu_ps(src.as_ptr().add(i)), _MM_FROUND_TO_NEAREST_INT);
             _mm_storeu_si128(dst.as_mut_ptr().add(2 * i) as *mut __m128i, h);
         }
         for i in n8..src.len() {
@@ -194,40 +168,23 @@ mod imp {
         let quiet = _mm256_set1_epi32(0x40);
         for i in (0..n8).step_by(8) {
             let u = _mm256_castps_si256(_mm256_loadu_ps(src.as_ptr().add(i)));
-            let r = _mm256_srli_epi32(
-                _mm256_add_epi32(
-                    _mm256_add_epi32(u, bias),
-                    _mm256_and_si256(_mm256_srli_epi32(u, 16), one),
-                ),
-                16,
-            );
+            let r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, bias), _mm256_and_si256(_mm256_srli_epi32(u, 16), one)), 16);
             let nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), inf);
             let qn = _mm256_or_si256(_mm256_srli_epi32(u, 16), quiet);
             let v = _mm256_blendv_epi8(r, qn, nan);
             // 8×u32 (values < 2^16) → 8×u16
             let p = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);
-            _mm_storeu_si128(
-                dst.as_mut_ptr().add(2 * i) as *mut __m128i,
-                _mm256_castsi256_si128(p),
-            );
+            _mm_storeu_si128(dst.as_mut_ptr().add(2 * i) as *mut __m128i, _mm256_castsi256_si128(p));
         }
         for i in n8..src.len() {
-            dst[2 * i..2 * i + 2]
-                .copy_from_slice(&crate::quant::convert::f32_to_bf16(src[i]).to_le_bytes());
+            dst[2 * i..2 * i + 2].copy_from_slice(&crate::quant::convert::f32_to_bf16(src[i]).to_le_bytes());
         }
     }
 }
 
 fn check(src: &[f32], dst: &[u8], blk: usize, bytes: usize) {
-    assert!(
-        src.len() % blk == 0,
-        "row length {} is not a multiple of {blk}",
-        src.len()
-    );
-    assert!(
-        dst.len() >= src.len() / blk * bytes,
-        "destination too short"
-    );
+    assert!(src.len() % blk == 0, "row length {} is not a multiple of {blk}", src.len());
+    assert!(dst.len() >= src.len() / blk * bytes, "destination too short");
     assert!(super::avx2_ok());
 }
 

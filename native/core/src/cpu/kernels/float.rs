@@ -48,10 +48,7 @@ mod imp {
         const ES: usize = 2;
         #[inline(always)]
         unsafe fn load(p: *const u8) -> __m256 {
-            _mm256_castsi256_ps(_mm256_slli_epi32(
-                _mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i)),
-                16,
-            ))
+            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i)), 16))
         }
         #[inline(always)]
         unsafe fn one(p: *const u8) -> f32 {

@@ -176,10 +176,7 @@ mod imp {
                 m[i] = 32 * (*b.add(192 + i) as i8) as i16;
             }
             for k in 0..8 {
-                u.sc[k] = lanes2(
-                    *b.add(192 + 2 * k) as i8 as i16,
-                    *b.add(193 + 2 * k) as i8 as i16,
-                );
+                u.sc[k] = lanes2(*b.add(192 + 2 * k) as i8 as i16, *b.add(193 + 2 * k) as i8 as i16);
             }
             u.mins = _mm256_loadu_si256(m.as_ptr() as *const __m256i);
             let m30 = _mm256_set1_epi8(0x30);
@@ -222,11 +219,7 @@ mod imp {
             let lo = _mm256_permute2x128_si256(s16, s16, 0x00);
             let hi = _mm256_permute2x128_si256(s16, s16, 0x11);
             for k in 0..8 {
-                let (src, kk) = if k < 4 {
-                    (lo, k as i16)
-                } else {
-                    (hi, k as i16 - 4)
-                };
+                let (src, kk) = if k < 4 { (lo, k as i16) } else { (hi, k as i16 - 4) };
                 let ix = |e: i16| _mm_set1_epi16((2 * e) | ((2 * e + 1) << 8));
                 u.sc[k] = _mm256_shuffle_epi8(src, _mm256_set_m128i(ix(2 * kk + 1), ix(2 * kk)));
             }
@@ -256,8 +249,7 @@ mod imp {
         #[inline(always)]
         unsafe fn unpack(b: *const u8, u: &mut Unpacked) -> [f32; 2] {
             let sv = _mm_loadu_si128(b as *const __m128i);
-            u.mins =
-                _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sv, 4), _mm_set1_epi8(0x0F)));
+            u.mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sv, 4), _mm_set1_epi8(0x0F)));
             for k in 0..8 {
                 u.sc[k] = lanes2((*b.add(2 * k) & 15) as i16, (*b.add(2 * k + 1) & 15) as i16);
             }
@@ -280,14 +272,11 @@ mod imp {
         #[inline(always)]
         unsafe fn unpack(b: *const u8, u: &mut Unpacked) -> [f32; 2] {
             // spec/quants.md §3.1 kvalues_iq4nl
-            let t = _mm_setr_epi8(
-                -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-            );
+            let t = _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
             let t = _mm256_set_m128i(t, t);
             let sh = u16::from_le_bytes([*b.add(2), *b.add(3)]);
             for k in 0..8 {
-                let ls = ((*b.add(4 + k / 2) >> (4 * (k % 2))) & 15)
-                    | ((((sh >> (2 * k)) & 3) as u8) << 4);
+                let ls = ((*b.add(4 + k / 2) >> (4 * (k % 2))) & 15) | ((((sh >> (2 * k)) & 3) as u8) << 4);
                 u.sc[k] = _mm256_set1_epi16(ls as i16 - 32);
                 let s = _mm256_shuffle_epi8(t, nibbles_n16(b.add(8 + 16 * k)));
                 u.sg[k] = s;
@@ -314,12 +303,7 @@ mod imp {
     ) {
         let nb = n / QK_K;
         let z = _mm256_setzero_si256();
-        let mut u = Unpacked {
-            v: [z; 8],
-            sg: [z; 8],
-            sc: [z; 8],
-            mins: z,
-        };
+        let mut u = Unpacked { v: [z; 8], sg: [z; 8], sc: [z; 8], mins: z };
         for ix in 0..nx {
             let xr = x.add(ix * bx);
             let mut acc = [0.0f32; NY];
@@ -331,21 +315,10 @@ mod imp {
                     let mut s = _mm256_setzero_si256();
                     for k in 0..8 {
                         let q8 = ld(yb.add(Q8K_QS + 32 * k));
-                        let q8 = if B::SIGNED {
-                            _mm256_sign_epi8(q8, u.sg[k])
-                        } else {
-                            q8
-                        };
-                        s = _mm256_add_epi32(
-                            s,
-                            _mm256_madd_epi16(_mm256_maddubs_epi16(u.v[k], q8), u.sc[k]),
-                        );
+                        let q8 = if B::SIGNED { _mm256_sign_epi8(q8, u.sg[k]) } else { q8 };
+                        s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(u.v[k], q8), u.sc[k]));
                     }
-                    let m = if B::HAS_MIN {
-                        _mm256_madd_epi16(u.mins, ld(yb.add(Q8K_BSUMS)))
-                    } else {
-                        z
-                    };
+                    let m = if B::HAS_MIN { _mm256_madd_epi16(u.mins, ld(yb.add(Q8K_BSUMS))) } else { z };
                     let (isum, summs) = hsum2_i32(s, m);
                     let dy = f32::from_bits(u32_at(yb));
                     acc[iy] += B::finish(dd, dy, isum, summs);

@@ -25,7 +25,21 @@ use crate::quant::QType;
 /// `out[hh·ldo + j] = K(cell c0+j, head hkv) · qrow[hh]` for `j < nt`, `hh < g`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn kq(kern: &Kernels, dk: usize, kb: &[u8], krow: usize, nkvh: usize, hkv: usize, c0: usize, nt: usize, qb: &[u8], qa: usize, g: usize, out: &mut [f32], ldo: usize) {
+fn kq(
+    kern: &Kernels,
+    dk: usize,
+    kb: &[u8],
+    krow: usize,
+    nkvh: usize,
+    hkv: usize,
+    c0: usize,
+    nt: usize,
+    qb: &[u8],
+    qa: usize,
+    g: usize,
+    out: &mut [f32],
+    ldo: usize,
+) {
     let x = &kb[(c0 * nkvh + hkv) * krow..];
     let mut h = 0;
     while h < g {
@@ -39,7 +53,9 @@ fn kq(kern: &Kernels, dk: usize, kb: &[u8], krow: usize, nkvh: usize, hkv: usize
 /// `[n_tokens, n_head · d_v]`; `pos`/`seq` give each token's position and sequence.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(pool: &ThreadPool, kv: &mut KvCache, il: usize, q: &[f32], pos: &[i32], seq: &[i32], kq_scale: f32, out: &mut [f32]) {
-    let KvCache { k: kbufs, v: vbufs, n_head, n_head_kv, head_dim_k: dk, head_dim_v: dv, kt, vt, flash_attn, scalar, cells, scratch, .. } = kv;
+    let KvCache {
+        k: kbufs, v: vbufs, n_head, n_head_kv, head_dim_k: dk, head_dim_v: dv, kt, vt, flash_attn, scalar, cells, scratch, ..
+    } = kv;
     let (nh, nkvh, dk, dv, scalar, fa) = (*n_head, *n_head_kv, *dk, *dv, *scalar, *flash_attn);
     let g = nh / nkvh;
     let (kb, vb) = (&kbufs[il][..], &vbufs[il][..]);

@@ -39,15 +39,15 @@ pub struct Moe {
 
 /// Scratch of one context (sized at creation from n_ubatch).
 pub struct MoeScratch {
-    pub probs: Vec<f32>,   // [n, n_expert]
-    pub sel: Vec<usize>,   // [n, n_used] selected experts, best first
-    pub w: Vec<f32>,       // [n, n_used] their weights
-    pub rows: Vec<usize>,  // [n · n_used] (token · n_used + slot) of the current expert
-    pub xg: Vec<f32>,      // [n, n_embd] gathered inputs
-    pub g: Vec<f32>,       // [n, max(n_ff_exp, n_ff_sh)]
-    pub u: Vec<f32>,       // [n, max(n_ff_exp, n_ff_sh)]
-    pub yg: Vec<f32>,      // [n, n_embd] expert outputs of the gathered rows
-    pub slots: Vec<f32>,   // [n · n_used, n_embd] per (token, slot) expert outputs
+    pub probs: Vec<f32>,  // [n, n_expert]
+    pub sel: Vec<usize>,  // [n, n_used] selected experts, best first
+    pub w: Vec<f32>,      // [n, n_used] their weights
+    pub rows: Vec<usize>, // [n · n_used] (token · n_used + slot) of the current expert
+    pub xg: Vec<f32>,     // [n, n_embd] gathered inputs
+    pub g: Vec<f32>,      // [n, max(n_ff_exp, n_ff_sh)]
+    pub u: Vec<f32>,      // [n, max(n_ff_exp, n_ff_sh)]
+    pub yg: Vec<f32>,     // [n, n_embd] expert outputs of the gathered rows
+    pub slots: Vec<f32>,  // [n · n_used, n_embd] per (token, slot) expert outputs
 }
 
 impl MoeScratch {
@@ -68,7 +68,18 @@ impl MoeScratch {
 
 /// SwiGLU FFN of `n` rows: `out = down(silu(gate x) ⊙ up x)`.
 #[allow(clippy::too_many_arguments)]
-pub fn swiglu(pool: &ThreadPool, gate: &QMatrix, up: &QMatrix, down: &QMatrix, x: &[f32], n: usize, g: &mut [f32], u: &mut [f32], actq: &mut [u8], out: &mut [f32]) {
+pub fn swiglu(
+    pool: &ThreadPool,
+    gate: &QMatrix,
+    up: &QMatrix,
+    down: &QMatrix,
+    x: &[f32],
+    n: usize,
+    g: &mut [f32],
+    u: &mut [f32],
+    actq: &mut [u8],
+    out: &mut [f32],
+) {
     let ff = gate.ne1;
     let xq = ops::quantize_act(pool, gate, x, n, actq);
     ops::matmul_q(pool, gate, xq, n, g);

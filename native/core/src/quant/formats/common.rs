@@ -35,9 +35,7 @@ pub fn rd_i16(b: &[u8], off: usize) -> i16 {
 
 /// Split `src` (k·ne0 floats) and `dst` (k rows of `row_bytes`) into row pairs.
 #[inline]
-pub fn rows<'a>(
-    src: &'a [f32], dst: &'a mut [u8], ne0: usize, row_bytes: usize,
-) -> impl Iterator<Item = (&'a [f32], &'a mut [u8])> {
+pub fn rows<'a>(src: &'a [f32], dst: &'a mut [u8], ne0: usize, row_bytes: usize) -> impl Iterator<Item = (&'a [f32], &'a mut [u8])> {
     debug_assert!(ne0 > 0 && src.len() % ne0 == 0 && dst.len() >= src.len() / ne0 * row_bytes);
     src.chunks_exact(ne0).zip(dst.chunks_exact_mut(row_bytes))
 }

@@ -37,11 +37,7 @@ const fn expand_3bit<const N: usize>(codes: &[u16; N], xxs: bool) -> [u32; N] {
         let mut j = 0;
         while j < 4 {
             let t = ((codes[i] >> (3 * j)) & 7) as usize;
-            let b = if xxs {
-                LEVELS_IQ3XXS[t]
-            } else {
-                2 * t as u8 + 1
-            };
+            let b = if xxs { LEVELS_IQ3XXS[t] } else { 2 * t as u8 + 1 };
             v |= (b as u32) << (8 * j);
             j += 1;
         }
@@ -73,11 +69,7 @@ const fn make_ksigns() -> [u8; 128] {
     let mut out = [0u8; 128];
     let mut i = 0;
     while i < 128 {
-        out[i] = if (i as u8).count_ones() % 2 == 1 {
-            i as u8 | 0x80
-        } else {
-            i as u8
-        };
+        out[i] = if (i as u8).count_ones() % 2 == 1 { i as u8 | 0x80 } else { i as u8 };
         i += 1;
     }
     out

@@ -148,4 +148,3 @@ pub(super) fn map_iq5_ks_r4(ne0: usize, rs: usize, m: Mv) {
         }
     }
 }
-

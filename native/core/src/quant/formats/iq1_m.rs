@@ -39,12 +39,7 @@ const GROUP_MAX_EPS: f32 = 1e-7;
 lattice_format!(IQ1_M);
 
 fn scale_words(b: &[u8]) -> [u16; 4] {
-    [
-        rd_u16(b, SCALES),
-        rd_u16(b, SCALES + 2),
-        rd_u16(b, SCALES + 4),
-        rd_u16(b, SCALES + 6),
-    ]
+    [rd_u16(b, SCALES), rd_u16(b, SCALES + 2), rd_u16(b, SCALES + 4), rd_u16(b, SCALES + 6)]
 }
 
 /// The f16 super-scale gathered from the top nibbles of the scale words.
@@ -69,17 +64,10 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = super_scale(&sc);
     for ib in 0..8 {
         let w = sc[ib / 2] >> (6 * (ib % 2));
-        let dl = [
-            d * (2 * (w & 7) + 1) as f32,
-            d * (2 * ((w >> 3) & 7) + 1) as f32,
-        ];
+        let dl = [d * (2 * (w & 7) + 1) as f32, d * (2 * ((w >> 3) & 7) + 1) as f32];
         for l in 0..4 {
             let g = grid(b, ib, l);
-            let delta = if delta_negative(b, ib, l) {
-                -DELTA
-            } else {
-                DELTA
-            };
+            let delta = if delta_negative(b, ib, l) { -DELTA } else { DELTA };
             for j in 0..8 {
                 y[32 * ib + 8 * l + j] = dl[l / 2] * (byte8(g, j) as i8 as f32 + delta);
             }
@@ -103,11 +91,7 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
                     lsum2 += q;
                 }
                 sum1[l / 2] += lsum1;
-                sum2[l / 2] += if delta_negative(xb, ib, l) {
-                    -lsum2
-                } else {
-                    lsum2
-                };
+                sum2[l / 2] += if delta_negative(xb, ib, l) { -lsum2 } else { lsum2 };
             }
             let w = sc[ib / 2] >> (6 * (ib % 2));
             let ls1 = 2 * (w & 7) as i32 + 1;
@@ -147,8 +131,7 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
     // with prefix sums kept separately for the two 8-weight groups.
     let mut idx = [0usize; 16];
     sort_idx(xb, &mut idx);
-    let (mut sumw1, mut sumw2, mut sumx1, mut sumx2) =
-        ([0f32; 17], [0f32; 17], [0f32; 17], [0f32; 17]);
+    let (mut sumw1, mut sumw2, mut sumx1, mut sumx2) = ([0f32; 17], [0f32; 17], [0f32; 17], [0f32; 17]);
     for j in 0..16 {
         let i = idx[j];
         let (w, wx) = (weight[i], weight[i] * xb[i]);
@@ -169,22 +152,8 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
         for i2 in i1..=16 {
             for k in 0..4 {
                 let (v1, v2) = (shift_values(k, 0), shift_values(k, 1));
-                let sumqx = part(
-                    part(0.0, &sumx1, i1, i2, v1, false),
-                    &sumx2,
-                    i1,
-                    i2,
-                    v2,
-                    false,
-                );
-                let sumq2 = part(
-                    part(0.0, &sumw1, i1, i2, v1, true),
-                    &sumw2,
-                    i1,
-                    i2,
-                    v2,
-                    true,
-                );
+                let sumqx = part(part(0.0, &sumx1, i1, i2, v1, false), &sumx2, i1, i2, v2, false);
+                let sumq2 = part(part(0.0, &sumw1, i1, i2, v1, true), &sumw2, i1, i2, v2, true);
                 if sumq2 > 0.0 && sumqx * sumqx > best_score * sumq2 {
                     scale = sumqx / sumq2;
                     best_score = scale * sumqx;
@@ -197,11 +166,7 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
     }
     let Some(mut best_k) = best_k else {
         // Nothing scored (zero weights or non-finite input; the reference aborts).
-        return Block {
-            scale: 0.0,
-            index: [0; 2],
-            shift: 0,
-        };
+        return Block { scale: 0.0, index: [0; 2], shift: 0 };
     };
     let mut l = split_levels(&idx, besti1, besti2);
     if scale < 0.0 {
@@ -241,11 +206,7 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
             }
         }
     }
-    Block {
-        scale,
-        index,
-        shift: best_k,
-    }
+    Block { scale, index, shift: best_k }
 }
 
 /// Without an imatrix the column weights are uniform, as in ggml `quantize_row_iq1_m_ref`.

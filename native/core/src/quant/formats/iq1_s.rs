@@ -43,8 +43,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
         let dl = d * (2 * ((h >> 12) & 7) + 1) as f32;
         let delta = if h & 0x8000 != 0 { -DELTA } else { DELTA };
         for l in 0..4 {
-            let grid =
-                IQ1S_GRID[b[QS + 4 * ib + l] as usize | ((((h >> (3 * l)) & 7) as usize) << 8)];
+            let grid = IQ1S_GRID[b[QS + 4 * ib + l] as usize | ((((h >> (3 * l)) & 7) as usize) << 8)];
             for j in 0..8 {
                 y[32 * ib + 8 * l + j] = dl * (byte8(grid, j) as i8 as f32 + delta);
             }
@@ -62,8 +61,7 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let delta = if h & 0x8000 != 0 { -1 } else { 1 };
             let mut lsum = 0i32;
             for l in 0..4 {
-                let grid = IQ1S_GRID
-                    [xb[QS + 4 * ib + l] as usize | ((((h >> (3 * l)) & 7) as usize) << 8)];
+                let grid = IQ1S_GRID[xb[QS + 4 * ib + l] as usize | ((((h >> (3 * l)) & 7) as usize) << 8)];
                 for j in 0..8 {
                     lsum += q8k_q(yb, 32 * ib + 8 * l + j) * byte8(grid, j) as i8 as i32;
                 }
@@ -88,11 +86,7 @@ struct Block {
 fn process_block(xb: &[f32], weight: &[f32]) -> Block {
     let max = xb.iter().fold(xb[0].abs(), |m, &v| m.max(v.abs()));
     if max < GROUP_MAX_EPS {
-        return Block {
-            scale: 0.0,
-            index: [0; 4],
-            shift: 1,
-        };
+        return Block { scale: 0.0, index: [0; 4], shift: 1 };
     }
     let lat = lattice_iq1s();
     let x_p = [-1.0 + DELTA, DELTA, 1.0 + DELTA];
@@ -107,12 +101,9 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
     for i1 in 0..=32 {
         for i2 in i1..=32 {
             for (shift, xs) in [(1, &x_p), (-1, &x_m)] {
-                let sumqx = (sumx[i1] - sumx[0]) * xs[0]
-                    + (sumx[i2] - sumx[i1]) * xs[1]
-                    + (sumx[32] - sumx[i2]) * xs[2];
-                let sumq2 = (sumw[i1] - sumw[0]) * xs[0] * xs[0]
-                    + (sumw[i2] - sumw[i1]) * xs[1] * xs[1]
-                    + (sumw[32] - sumw[i2]) * xs[2] * xs[2];
+                let sumqx = (sumx[i1] - sumx[0]) * xs[0] + (sumx[i2] - sumx[i1]) * xs[1] + (sumx[32] - sumx[i2]) * xs[2];
+                let sumq2 =
+                    (sumw[i1] - sumw[0]) * xs[0] * xs[0] + (sumw[i2] - sumw[i1]) * xs[1] * xs[1] + (sumw[32] - sumw[i2]) * xs[2] * xs[2];
                 if sumq2 > 0.0 && sumqx * sumqx > best_score * sumq2 {
                     scale = sumqx / sumq2;
                     best_score = scale * sumqx;
@@ -125,11 +116,7 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
     }
     if best_shift == 0 {
         // No split scored (all weights zero or non-finite input; the reference aborts).
-        return Block {
-            scale: 0.0,
-            index: [0; 4],
-            shift: 1,
-        };
+        return Block { scale: 0.0, index: [0; 4], shift: 1 };
     }
     let mut l = split_levels(&idx, besti1, besti2);
     if scale < 0.0 {
@@ -159,11 +146,7 @@ fn process_block(xb: &[f32], weight: &[f32]) -> Block {
             scale = sumqx / sumq2;
         }
     }
-    Block {
-        scale,
-        index,
-        shift: best_shift,
-    }
+    Block { scale, index, shift: best_shift }
 }
 
 /// One super-block (ggml `quantize_row_iq1_s_impl` loop body). Without an imatrix the weights are uniform,
@@ -176,12 +159,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     let sigma2 = 2.0 * sum_sq(xbl) / QK_K as f32;
     for ib in 0..8 {
         let xb = &xbl[32 * ib..32 * ib + 32];
-        let weight: [f32; 32] = group_weights(
-            xb,
-            qw.map(|q| &q[32 * ib..32 * ib + 32]),
-            sigma2,
-            |x| imatrix_weight(1.0, sigma2, x),
-        );
+        let weight: [f32; 32] = group_weights(xb, qw.map(|q| &q[32 * ib..32 * ib + 32]), sigma2, |x| imatrix_weight(1.0, sigma2, x));
         let blk = process_block(xb, &weight);
         let mut h = 0u16;
         for k in 0..4 {

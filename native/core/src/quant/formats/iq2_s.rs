@@ -46,10 +46,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = f16_to_f32(rd_u16(b, 0));
     for ib in 0..8 {
         let sc = b[SCALES + ib];
-        let db = [
-            d * (0.5 + (sc & 0xf) as f32) * 0.25,
-            d * (0.5 + (sc >> 4) as f32) * 0.25,
-        ];
+        let db = [d * (0.5 + (sc & 0xf) as f32) * 0.25, d * (0.5 + (sc >> 4) as f32) * 0.25];
         for l in 0..4 {
             let grid = IQ2S_GRID[grid_index(b, ib, l)];
             let signs = b[QS + 32 + 4 * ib + l];
@@ -89,13 +86,7 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
 /// One super-block (ggml `quantize_row_iq2_s_impl` loop body).
 fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     const KMAXQ: i32 = 3;
-    const SEARCH: ScaleSearch = ScaleSearch {
-        kmax: KMAXQ,
-        nstep: 9,
-        step: 0.1,
-        on_grid_init: true,
-        resnap_all: false,
-    };
+    const SEARCH: ScaleSearch = ScaleSearch { kmax: KMAXQ, nstep: 9, step: 0.1, on_grid_init: true, resnap_all: false };
     let lat = lattice_iq2s();
     y.fill(0);
     let mut scales = [0f32; 16];
@@ -104,12 +95,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
     for ib in 0..16 {
         let xb = &xbl[16 * ib..16 * ib + 16];
-        let weight: [f32; 16] = group_weights(
-            xb,
-            qw.map(|q| &q[16 * ib..16 * ib + 16]),
-            sigma2,
-            |x| 0.25 * sigma2 + x * x,
-        );
+        let weight: [f32; 16] = group_weights(xb, qw.map(|q| &q[16 * ib..16 * ib + 16]), sigma2, |x| 0.25 * sigma2 + x * x);
         let waux = weight.map(f32::sqrt);
         let mut xval = [0f32; 16];
         let mut signs = [0u8; 2];

@@ -38,10 +38,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = f16_to_f32(rd_u16(b, 0));
     for ib in 0..8 {
         let sc = b[SCALES + ib];
-        let db = [
-            d * (0.5 + (sc & 0xf) as f32) * 0.25,
-            d * (0.5 + (sc >> 4) as f32) * 0.25,
-        ];
+        let db = [d * (0.5 + (sc & 0xf) as f32) * 0.25, d * (0.5 + (sc >> 4) as f32) * 0.25];
         for l in 0..4 {
             let w = rd_u16(b, QS + 2 * (4 * ib + l));
             let grid = IQ2XS_GRID[(w & 511) as usize];
@@ -114,12 +111,8 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         let (mut best, mut scale) = (0f32, 0f32);
         for i1 in 0..=16 {
             for i2 in i1..=16 {
-                let sumqx = (sumx[i1] - sumx[0])
-                    + (sumx[i2] - sumx[i1]) * 3.0
-                    + (sumx[16] - sumx[i2]) * 5.0;
-                let sumq2 = (sumw[i1] - sumw[0])
-                    + (sumw[i2] - sumw[i1]) * 9.0
-                    + (sumw[16] - sumw[i2]) * 25.0;
+                let sumqx = (sumx[i1] - sumx[0]) + (sumx[i2] - sumx[i1]) * 3.0 + (sumx[16] - sumx[i2]) * 5.0;
+                let sumq2 = (sumw[i1] - sumw[0]) + (sumw[i2] - sumw[i1]) * 9.0 + (sumw[16] - sumw[i2]) * 25.0;
                 if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
                     scale = sumqx / sumq2;
                     best = scale * sumqx;
@@ -134,8 +127,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         for is in -7..=7 {
             let id = ((2 * KMAXQ - 1) as f32 + is as f32 * 0.1) / eff_max;
             let this_scale = 1.0 / id;
-            let aux_index = snap_groups(lat, &xval, &waux, id, this_scale, KMAXQ, &mut laux, &[false; 2])
-                .map(|s| s.0);
+            let aux_index = snap_groups(lat, &xval, &waux, id, this_scale, KMAXQ, &mut laux, &[false; 2]).map(|s| s.0);
             let (sumqx, sumq2) = sums_odd(&xval, &weight, &laux);
             if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
                 scale = sumqx / sumq2;
@@ -147,8 +139,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         if scale != 0.0 {
             for _ in 0..3 {
                 let id = 1.0 / scale;
-                let aux_index = snap_groups(lat, &xval, &waux, id, scale, KMAXQ, &mut laux, &[false; 2])
-                    .map(|s| s.0);
+                let aux_index = snap_groups(lat, &xval, &waux, id, scale, KMAXQ, &mut laux, &[false; 2]).map(|s| s.0);
                 if aux_index == index {
                     break;
                 }

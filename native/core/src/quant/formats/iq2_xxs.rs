@@ -86,12 +86,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
     for ib in 0..8 {
         let xb = &xbl[32 * ib..32 * ib + 32];
-        let weight: [f32; 32] = group_weights(
-            xb,
-            qw.map(|q| &q[32 * ib..32 * ib + 32]),
-            sigma2,
-            |x| 0.25 * sigma2 + x * x,
-        );
+        let weight: [f32; 32] = group_weights(xb, qw.map(|q| &q[32 * ib..32 * ib + 32]), sigma2, |x| 0.25 * sigma2 + x * x);
         let waux = weight.map(f32::sqrt);
         let mut xval = [0f32; 32];
         let mut signs = [0u8; 4];

@@ -53,8 +53,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
             let signs = b[SIGNS + 4 * ib + l];
             for j in 0..8 {
                 let sign = if signs & (1 << j) != 0 { -1.0 } else { 1.0 };
-                y[32 * ib + 8 * l + j] =
-                    db * byte4(grid(b, ib, 2 * l + j / 4), j % 4) as f32 * sign;
+                y[32 * ib + 8 * l + j] = db * byte4(grid(b, ib, 2 * l + j / 4), j % 4) as f32 * sign;
             }
         }
     }
@@ -71,8 +70,7 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
             for l in 0..4 {
                 let signs = xb[SIGNS + 4 * ib + l];
                 for j in 0..8 {
-                    let v = byte4(grid(xb, ib, 2 * l + j / 4), j % 4) as i32
-                        * q8k_q(yb, 32 * ib + 8 * l + j);
+                    let v = byte4(grid(xb, ib, 2 * l + j / 4), j % 4) as i32 * q8k_q(yb, 32 * ib + 8 * l + j);
                     sumi += if signs & (1 << j) != 0 { -v } else { v };
                 }
             }
@@ -90,13 +88,7 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
 fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     const KMAXQ: i32 = 8;
     // Unlike IQ3_XXS, the reference re-snaps every group at the best scale (its on-grid skip is commented out).
-    const SEARCH: ScaleSearch = ScaleSearch {
-        kmax: KMAXQ,
-        nstep: 9,
-        step: 0.2,
-        on_grid_init: false,
-        resnap_all: true,
-    };
+    const SEARCH: ScaleSearch = ScaleSearch { kmax: KMAXQ, nstep: 9, step: 0.2, on_grid_init: false, resnap_all: true };
     let lat = lattice_iq3s();
     y.fill(0);
     let mut scales = [0f32; 8];
@@ -105,12 +97,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
     for ib in 0..8 {
         let xb = &xbl[32 * ib..32 * ib + 32];
-        let weight: [f32; 32] = group_weights(
-            xb,
-            qw.map(|q| &q[32 * ib..32 * ib + 32]),
-            sigma2,
-            |x| x * x,
-        );
+        let weight: [f32; 32] = group_weights(xb, qw.map(|q| &q[32 * ib..32 * ib + 32]), sigma2, |x| x * x);
         let waux = weight.map(f32::sqrt);
         let mut xval = [0f32; 32];
         let mut signs = [0u8; 4];

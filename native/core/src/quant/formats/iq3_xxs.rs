@@ -41,10 +41,7 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
         let db = d * (0.5 + (w >> 28) as f32) * 0.5;
         for l in 0..4 {
             let signs = KSIGNS_IQ2XS[((w >> (7 * l)) & 127) as usize];
-            let g = [
-                IQ3XXS_GRID[b[QS + 8 * ib + 2 * l] as usize],
-                IQ3XXS_GRID[b[QS + 8 * ib + 2 * l + 1] as usize],
-            ];
+            let g = [IQ3XXS_GRID[b[QS + 8 * ib + 2 * l] as usize], IQ3XXS_GRID[b[QS + 8 * ib + 2 * l + 1] as usize]];
             for j in 0..8 {
                 let sign = if signs & (1 << j) != 0 { -1.0 } else { 1.0 };
                 y[32 * ib + 8 * l + j] = db * byte4(g[j / 4], j % 4) as f32 * sign;
@@ -64,10 +61,7 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
             let mut sumi = 0i32;
             for l in 0..4 {
                 let signs = KSIGNS_IQ2XS[((w >> (7 * l)) & 127) as usize];
-                let g = [
-                    IQ3XXS_GRID[xb[QS + 8 * ib + 2 * l] as usize],
-                    IQ3XXS_GRID[xb[QS + 8 * ib + 2 * l + 1] as usize],
-                ];
+                let g = [IQ3XXS_GRID[xb[QS + 8 * ib + 2 * l] as usize], IQ3XXS_GRID[xb[QS + 8 * ib + 2 * l + 1] as usize]];
                 for j in 0..8 {
                     let v = byte4(g[j / 4], j % 4) as i32 * q8k_q(yb, 32 * ib + 8 * l + j);
                     sumi += if signs & (1 << j) != 0 { -v } else { v };
@@ -84,13 +78,7 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
 /// One super-block (ggml `quantize_row_iq3_xxs_impl` loop body, grid_size 256).
 fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
     const KMAXQ: i32 = 8;
-    const SEARCH: ScaleSearch = ScaleSearch {
-        kmax: KMAXQ,
-        nstep: 15,
-        step: 0.2,
-        on_grid_init: false,
-        resnap_all: false,
-    };
+    const SEARCH: ScaleSearch = ScaleSearch { kmax: KMAXQ, nstep: 15, step: 0.2, on_grid_init: false, resnap_all: false };
     let lat = lattice_iq3xxs();
     y.fill(0);
     let mut sas = [0u32; 8];
@@ -100,12 +88,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
 
     for ib in 0..8 {
         let xb = &xbl[32 * ib..32 * ib + 32];
-        let weight: [f32; 32] = group_weights(
-            xb,
-            qw.map(|q| &q[32 * ib..32 * ib + 32]),
-            sigma2,
-            |x| x * x,
-        );
+        let weight: [f32; 32] = group_weights(xb, qw.map(|q| &q[32 * ib..32 * ib + 32]), sigma2, |x| x * x);
         let waux = weight.map(f32::sqrt);
         let mut xval = [0f32; 32];
         let mut signs = [0u8; 4];
@@ -126,10 +109,7 @@ fn quantize_block(xbl: &[f32], qw: Option<&[f32]>, y: &mut [u8]) {
         for k in 0..8 {
             y[QS + 8 * ib + k] = lat.on_grid_index(&l[4 * k..4 * k + 4]) as u8;
         }
-        sas[ib] = signs[0] as u32
-            | (signs[1] as u32) << 7
-            | (signs[2] as u32) << 14
-            | (signs[3] as u32) << 21;
+        sas[ib] = signs[0] as u32 | (signs[1] as u32) << 7 | (signs[2] as u32) << 14 | (signs[3] as u32) << 21;
         scales[ib] = scale;
         max_scale = max_scale.max(scale);
     }

@@ -11,8 +11,8 @@
 
 use std::sync::OnceLock;
 
-use super::grids;
 pub use super::common::{rd_u32, sum_sq};
+use super::grids;
 pub use super::search::make_qp_quants_lattice;
 use crate::quant::convert::nearest_int;
 
@@ -110,11 +110,7 @@ impl Lattice {
             }
             dist.clear();
             for (i, g) in grid.chunks_exact(dim).enumerate() {
-                let d2: i32 = g
-                    .iter()
-                    .zip(&pos)
-                    .map(|(&a, &b)| (a as i32 - b) * (a as i32 - b))
-                    .sum();
+                let d2: i32 = g.iter().zip(&pos).map(|(&a, &b)| (a as i32 - b) * (a as i32 - b)).sum();
                 dist.push((d2, i as u16));
             }
             dist.sort_unstable();
@@ -134,22 +130,14 @@ impl Lattice {
             }
             neighbours[start] = (neighbours.len() - start - 1) as u16;
         }
-        Lattice {
-            dim,
-            bits,
-            grid,
-            map,
-            neighbours,
-        }
+        Lattice { dim, bits, grid, map, neighbours }
     }
 
     /// Code of levels `l[0..dim]` (each level masked to the code's bits, so the code always indexes the map).
     #[inline]
     pub fn code(&self, l: &[i8]) -> usize {
         let mask = (1usize << self.bits) - 1;
-        l.iter().take(self.dim).enumerate().fold(0, |u, (j, &v)| {
-            u | ((v as usize & mask) << (self.bits as usize * j))
-        })
+        l.iter().take(self.dim).enumerate().fold(0, |u, (j, &v)| u | ((v as usize & mask) << (self.bits as usize * j)))
     }
 
     /// Grid index of an on-grid code, or `Err(candidates)` for an off-grid one.
@@ -246,13 +234,7 @@ impl Lattice {
     }
 }
 
-fn lattice(
-    cell: &'static OnceLock<Lattice>,
-    codes: &[u16],
-    dim: usize,
-    bits: u32,
-    nwant: usize,
-) -> &'static Lattice {
+fn lattice(cell: &'static OnceLock<Lattice>, codes: &[u16], dim: usize, bits: u32, nwant: usize) -> &'static Lattice {
     cell.get_or_init(|| Lattice::build(codes, dim, bits, nwant))
 }
 
@@ -380,11 +362,7 @@ pub fn quantize_rows(
         return;
     }
     for (xr, yr) in src.chunks_exact(ne0).zip(dst.chunks_exact_mut(nb * size)) {
-        for (ibl, (xb, yb)) in xr
-            .chunks_exact(QK_K)
-            .zip(yr.chunks_exact_mut(size))
-            .enumerate()
-        {
+        for (ibl, (xb, yb)) in xr.chunks_exact(QK_K).zip(yr.chunks_exact_mut(size)).enumerate() {
             let qw = imatrix.and_then(|q| q.get(QK_K * ibl..QK_K * (ibl + 1)));
             block(xb, qw, yb);
         }
@@ -401,12 +379,7 @@ pub fn dequantize_blocks(src: &[u8], dst: &mut [f32], size: usize, block: fn(&[u
 
 /// Pairs (weight super-block of `size` bytes, Q8_K block) of a dot product over `n` elements.
 #[inline]
-pub fn q8k_blocks<'a>(
-    n: usize,
-    x: &'a [u8],
-    y: &'a [u8],
-    size: usize,
-) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+pub fn q8k_blocks<'a>(n: usize, x: &'a [u8], y: &'a [u8], size: usize) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
     x.chunks_exact(size).zip(y.chunks_exact(Q8K_SIZE)).take(n / QK_K)
 }
 
@@ -414,13 +387,8 @@ pub fn q8k_blocks<'a>(
 /// built from the module's `SIZE`, `dequantize_block`, `quantize_block` and `vec_dot`.
 macro_rules! lattice_format {
     ($q:ident) => {
-        pub static FORMAT: Format = Format {
-            qtype: QType::$q,
-            dequantize,
-            quantize: Some(quantize),
-            vec_dot_type: QType::Q8_K,
-            vec_dot: Some(vec_dot),
-        };
+        pub static FORMAT: Format =
+            Format { qtype: QType::$q, dequantize, quantize: Some(quantize), vec_dot_type: QType::Q8_K, vec_dot: Some(vec_dot) };
 
         fn dequantize(src: &[u8], dst: &mut [f32], _ne0: usize) {
             dequantize_blocks(src, dst, SIZE, dequantize_block);
@@ -436,12 +404,7 @@ pub(super) use lattice_format;
 /// Importance weights of one group: `imatrix_weight` with the imatrix column weights `qw` (the group's slice),
 /// else `fallback(x)`.
 #[inline]
-pub fn group_weights<const N: usize>(
-    xb: &[f32],
-    qw: Option<&[f32]>,
-    sigma2: f32,
-    fallback: impl Fn(f32) -> f32,
-) -> [f32; N] {
+pub fn group_weights<const N: usize>(xb: &[f32], qw: Option<&[f32]>, sigma2: f32, fallback: impl Fn(f32) -> f32) -> [f32; N] {
     let mut weight = [0f32; N];
     for i in 0..N {
         weight[i] = match qw {
@@ -553,11 +516,7 @@ pub fn split_levels<const N: usize>(idx: &[usize; N], i1: usize, i2: usize) -> [
 
 /// Weighted prefix sums over the elements in sorted order `idx`: (Σ w·x, Σ w) of the first j, j = 0…N.
 #[inline]
-pub fn sorted_prefix_sums<const N: usize, const N1: usize>(
-    idx: &[usize; N],
-    x: &[f32],
-    weight: &[f32],
-) -> ([f32; N1], [f32; N1]) {
+pub fn sorted_prefix_sums<const N: usize, const N1: usize>(idx: &[usize; N], x: &[f32], weight: &[f32]) -> ([f32; N1], [f32; N1]) {
     let (mut sumx, mut sumw) = ([0f32; N1], [0f32; N1]);
     for j in 0..N {
         let i = idx[j];

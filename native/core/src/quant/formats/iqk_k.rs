@@ -17,8 +17,8 @@
 
 use super::common::{rd_f16, rows, wr_f16};
 use super::iqk_common::{
-    block_search, dequant_rows, f32_table, row_weights, sigma2_a, sigma2_b, vec_dot_rows, Levels, RowScale,
-    IQ2NL, IQ3NL, IQ4K, IQ4K_HI, IQ4K_LO, IQ5NL, IQ6NL, QK_K,
+    block_search, dequant_rows, f32_table, row_weights, sigma2_a, sigma2_b, vec_dot_rows, Levels, RowScale, IQ2NL, IQ3NL, IQ4K, IQ4K_HI,
+    IQ4K_LO, IQ5NL, IQ6NL, QK_K,
 };
 use crate::quant::convert::nearest_int;
 use crate::quant::QType;
@@ -258,7 +258,12 @@ pub(super) fn best4(t: &[f32], x: f32) -> usize {
 /// search, scales against `d = −max_scale/nmax`, `pack(b, ib, j, level)` stores each index.
 #[allow(clippy::too_many_arguments)]
 fn quantize_k56(
-    xs: &[f32], b: &mut [u8], im: Option<&[f32]>, lv: &Levels, nmax: i32, ls_max: i32,
+    xs: &[f32],
+    b: &mut [u8],
+    im: Option<&[f32]>,
+    lv: &Levels,
+    nmax: i32,
+    ls_max: i32,
     store_scale: fn(&mut [u8], usize, i32),
     pack: fn(&mut [u8], usize, usize, usize),
 ) {
@@ -346,12 +351,20 @@ pub fn quantize_iq6_k(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&
     for (x, y) in rows(src, dst, ne0, ne0 / QK_K * IQ6_K_BYTES) {
         let im = row_weights(imatrix, x, 16, &mut wrow).then_some(&wrow[..]);
         for (ibl, (xs, b)) in x.chunks_exact(QK_K).zip(y.chunks_exact_mut(IQ6_K_BYTES)).enumerate() {
-            quantize_k56(xs, b, im.map(|w| &w[QK_K * ibl..]), &lv, 127, 127, |b, ib, ls| b[4 + ib] = ls as i8 as u8,
+            quantize_k56(
+                xs,
+                b,
+                im.map(|w| &w[QK_K * ibl..]),
+                &lv,
+                127,
+                127,
+                |b, ib, ls| b[4 + ib] = ls as i8 as u8,
                 |b, ib, j, l| {
                     let (ib32, off) = (ib / 2, 16 * (ib % 2));
                     b[20 + 32 * (ib32 / 2) + off + j] |= ((l & 15) as u8) << (4 * (ib32 % 2));
                     b[148 + 32 * (ib32 / 4) + off + j] |= ((l >> 4) as u8) << (2 * (ib32 % 4));
-                });
+                },
+            );
         }
     }
 }
@@ -372,8 +385,7 @@ mod tests {
         let mut off = 16 + nrows * rb + 4 * nrows * ne0 + nrows * rb;
         let rnd = &f[off..off + 2 * rb];
         off += 2 * rb;
-        let want: Vec<f32> =
-            f[off..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let want: Vec<f32> = f[off..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         let mut got = vec![0f32; 2 * ne0];
         dequantize_iq6_k_poly(rnd, &mut got, ne0);
         assert_eq!(got.len(), want.len());

@@ -11,17 +11,26 @@ use crate::quant::convert::nearest_int;
 
 /// `best_index_iq2nl`: nearest of 4 levels (ties go up).
 pub(super) fn best_iq2(v: &[f32], x: f32) -> usize {
-    let i = if x < v[1] { 0 } else if x > v[2] { 2 } else { 1 };
-    if x - v[i] < v[i + 1] - x { i } else { i + 1 }
+    let i = if x < v[1] {
+        0
+    } else if x > v[2] {
+        2
+    } else {
+        1
+    };
+    if x - v[i] < v[i + 1] - x {
+        i
+    } else {
+        i + 1
+    }
 }
 
 /// Bucket table of `best_index_iq3nl`, keyed on `trunc(x) − values[0]`: `< 8` = level, `8 + i` = between
 /// level i and i+1.
 const IQ3NL_INDEX: [u8; 111] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 9, 9, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 10, 10, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 11, 11, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 12, 5, 5,
-    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 13, 13, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 14, 14, 7, 7, 7, 7, 7, 7, 7,
-    7, 7,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 9, 9, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 10, 10, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 11, 11, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 12, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 13, 13, 6, 6, 6,
+    6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 14, 14, 7, 7, 7, 7, 7, 7, 7, 7, 7,
 ];
 
 /// `best_index_iq3nl` on one 8-entry half of `IQ3NL`.
@@ -34,7 +43,11 @@ pub(super) fn best_iq3(v: &[f32], x: f32) -> usize {
     if e < 8 {
         return e;
     }
-    if x - v[e - 8] < v[e - 7] - x { e - 8 } else { e - 7 }
+    if x - v[e - 8] < v[e - 7] - x {
+        e - 8
+    } else {
+        e - 7
+    }
 }
 
 fn halves<const N: usize, const H: usize>(t: &[i8; N]) -> ([f32; H], [f32; H]) {
@@ -109,8 +122,7 @@ fn iq2k_block(xb: &[f32], w: &[f32; 16], base: &[f32; 4], shifted: &[f32; 4]) ->
             for i3 in i2..16 {
                 let gx = [sx[i1] - sx[0], sx[i2] - sx[i1], sx[i3] - sx[i2], sx[16] - sx[i3]];
                 let gw = [sw[i1] - sw[0], sw[i2] - sw[i1], sw[i3] - sw[i2], sw[16] - sw[i3]];
-                for (t, sh, rev) in [(base, false, false), (shifted, true, false), (base, false, true), (shifted, true, true)]
-                {
+                for (t, sh, rev) in [(base, false, false), (shifted, true, false), (base, false, true), (shifted, true, true)] {
                     let v = |k: usize| if rev { t[3 - k] } else { t[k] };
                     let qx = gx[0] * v(0) + gx[1] * v(1) + gx[2] * v(2) + gx[3] * v(3);
                     let q2 = gw[0] * (v(0) * v(0)) + gw[1] * (v(1) * v(1)) + gw[2] * (v(2) * v(2)) + gw[3] * (v(3) * v(3));

@@ -14,8 +14,7 @@
 
 use super::common::{rows, wr_f32};
 use super::iqk_common::{
-    block_search, dequant_rows, row_weights, sigma2_a, vec_dot_rows, Levels, RowScale, IQ2KL, IQ2NL, IQ3NL, IQ4K,
-    IQ5NL, QK_K,
+    block_search, dequant_rows, row_weights, sigma2_a, vec_dot_rows, Levels, RowScale, IQ2KL, IQ2NL, IQ3NL, IQ4K, IQ5NL, QK_K,
 };
 use super::iqk_k::c32;
 use crate::quant::convert::nearest_int;
@@ -170,7 +169,12 @@ deq_dot!(dequantize_iq2_kl, vec_dot_iq2_kl_q8_k, F16, IQ2_KL_BYTES, decode_iq2_k
 /// scales `2·clamp(nearest_int(0.5·(scale/d + 127)), 0, 127)` (low bit = shift flag), re-assignment with the
 /// unrounded `d·(l − 127)` and an LS refit of the f32 row scale.
 fn quantize_ks_row(
-    x: &[f32], row: &mut [u8], im: Option<&[f32]>, lv: &Levels, ntry: i32, bytes: usize,
+    x: &[f32],
+    row: &mut [u8],
+    im: Option<&[f32]>,
+    lv: &Levels,
+    ntry: i32,
+    bytes: usize,
     pack: fn(&mut [u8], usize, usize, usize),
 ) {
     row.fill(0);
@@ -235,8 +239,7 @@ fn quantize_ks_row(
 }
 
 pub fn quantize_iq4_ks(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[f32]>) {
-    let (base, shifted): ([f32; 16], [f32; 16]) =
-        (core::array::from_fn(|i| IQ4K[i] as f32), core::array::from_fn(|i| IQ4K[16 + i] as f32));
+    let (base, shifted): ([f32; 16], [f32; 16]) = (core::array::from_fn(|i| IQ4K[i] as f32), core::array::from_fn(|i| IQ4K[16 + i] as f32));
     let lv = Levels { base: &base, shifted: &shifted, best: super::iqk_k::best4 };
     let mut wrow = Vec::new();
     for (x, y) in rows(src, dst, ne0, 4 + ne0 / QK_K * IQ4_KS_BYTES) {

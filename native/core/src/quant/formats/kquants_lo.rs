@@ -77,7 +77,15 @@ fn quantize_q2_k_ref(x: &[f32], y: &mut [u8]) {
     // TriNet detection: the whole chunk is ternary up to <10 % relative squared error.
     let max = x.iter().fold(0.0f32, |m, &v| m.max(v.abs()));
     let (mut mse0, mut mse) = (0.0f32, 0.0f32);
-    let tern = |v: f32| if v < -0.5 * max { -1i32 } else if v < 0.5 * max { 0 } else { 1 };
+    let tern = |v: f32| {
+        if v < -0.5 * max {
+            -1i32
+        } else if v < 0.5 * max {
+            0
+        } else {
+            1
+        }
+    };
     for &v in x {
         mse0 += v * v;
         let diff = v - max * tern(v) as f32;

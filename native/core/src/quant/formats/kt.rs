@@ -99,9 +99,7 @@ fn dequantize_iq4_kt(src: &[u8], dst: &mut [f32], ne0: usize) {
             let sl = d * (((w & 0xFF) >> 1) as i32 - 64) as f32;
             for g in 0..8 {
                 let j = 8 * b + g;
-                let idx = x[32 + j] as u32
-                    | ((((x[96 + j % 32] >> (4 * (j / 32))) & 15) as u32) << 8)
-                    | (((w >> (8 + 3 * g)) & 7) << 12);
+                let idx = x[32 + j] as u32 | ((((x[96 + j % 32] >> (4 * (j / 32))) & 15) as u32) << 8) | (((w >> (8 + 3 * g)) & 7) << 12);
                 gen(idx, o, &mut v);
                 for k in 0..4 {
                     y[32 * b + 4 * g + k] = sl * v[k];

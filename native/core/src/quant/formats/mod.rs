@@ -79,8 +79,5 @@ pub struct Format {
 
 /// The format of `q`, or `None` when the engine does not implement it (yet).
 pub fn lookup(q: QType) -> Option<&'static Format> {
-    table_basic::lookup(q)
-        .or_else(|| table_iq::lookup(q))
-        .or_else(|| table_iqk::lookup(q))
-        .or_else(|| table_interleaved::lookup(q))
+    table_basic::lookup(q).or_else(|| table_iq::lookup(q)).or_else(|| table_iqk::lookup(q)).or_else(|| table_interleaved::lookup(q))
 }

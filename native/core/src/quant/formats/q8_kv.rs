@@ -152,13 +152,8 @@ fn dequantize_q8_k_r8(src: &[u8], dst: &mut [f32], ne0: usize) {
     }
 }
 
-pub static Q8_KV: Format = Format {
-    qtype: QType::Q8_KV,
-    dequantize: dequantize_q8_kv,
-    quantize: Some(quantize_q8_kv),
-    vec_dot_type: QType::Q8_KV,
-    vec_dot: None,
-};
+pub static Q8_KV: Format =
+    Format { qtype: QType::Q8_KV, dequantize: dequantize_q8_kv, quantize: Some(quantize_q8_kv), vec_dot_type: QType::Q8_KV, vec_dot: None };
 pub static Q8_KV_R8: Format = Format {
     qtype: QType::Q8_KV_R8,
     dequantize: dequantize_q8_kv_r8,

@@ -194,7 +194,14 @@ pub fn make_q3_quants(x: &[f32], nmax: i32, levels: &mut [i8], do_rmse: bool) ->
 /// Affine 0…nmax levels, f32 search over `nstep+1` inverse scales (§13.2). Returns (scale, −min).
 #[allow(clippy::too_many_arguments)]
 pub fn make_qkx2_quants(
-    x: &[f32], nmax: i32, weights: &[f32], levels: &mut [u8], rmin: f32, rdelta: f32, nstep: i32, use_mad: bool,
+    x: &[f32],
+    nmax: i32,
+    weights: &[f32],
+    levels: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
 ) -> (f32, f32) {
     let n = x.len();
     let (mut min, mut max) = (x[0], x[0]);
@@ -264,7 +271,13 @@ pub fn make_qkx2_quants(
 /// weighs by x². Returns (scale, −min).
 #[allow(clippy::too_many_arguments)]
 pub fn make_qkx3_quants(
-    x: &[f32], nmax: i32, weights: Option<&[f32]>, levels: &mut [u8], rmin: f32, rdelta: f32, nstep: i32,
+    x: &[f32],
+    nmax: i32,
+    weights: Option<&[f32]>,
+    levels: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
     let n = x.len();
@@ -331,7 +344,8 @@ pub fn make_qkx3_quants(
                 }
                 m
             } else {
-                sum_x2 - 2.0 * this_scale * sum_xl - 2.0 * this_min * sum_x + 2.0 * this_scale * this_min * sum_l
+                sum_x2 - 2.0 * this_scale * sum_xl - 2.0 * this_min * sum_x
+                    + 2.0 * this_scale * this_min * sum_l
                     + this_scale * this_scale * sum_l2
                     + this_min * this_min * sum_w
             };
@@ -390,7 +404,8 @@ pub fn make_qkx3_quants(
         if this_scale < 0.0 {
             break;
         }
-        let score = 2.0 * this_scale * sum_xl + 2.0 * this_min * sum_x - 2.0 * this_scale * this_min * sum_l
+        let score = 2.0 * this_scale * sum_xl + 2.0 * this_min * sum_x
+            - 2.0 * this_scale * this_min * sum_l
             - this_scale * this_scale * sum_l2
             - this_min * this_min * sum_w;
         if score <= best {
@@ -421,11 +436,7 @@ pub fn make_qp_quants_lattice(x: &[f32], nmax: i32, levels: &mut [u8], qw: &[f32
 #[inline]
 fn qp_quants<const LATTICE: bool>(x: &[f32], nmax: i32, levels: &mut [u8], qw: &[f32]) -> f32 {
     let n = x.len();
-    let max = if LATTICE {
-        x.iter().fold(0.0f32, |m, &v| m.max(v))
-    } else {
-        x.iter().fold(0.0f32, |m, &v| if m > v { m } else { v })
-    };
+    let max = if LATTICE { x.iter().fold(0.0f32, |m, &v| m.max(v)) } else { x.iter().fold(0.0f32, |m, &v| if m > v { m } else { v }) };
     if max < 1e-16 {
         levels[..n].fill(0);
         return 0.0;

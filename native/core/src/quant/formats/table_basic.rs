@@ -29,10 +29,8 @@ static Q3_K: Format = fmt!(Q3_K, kl::dequantize_q3_k, kl::quantize_q3_k, Q8_K, S
 static Q4_K: Format = fmt!(Q4_K, kh::dequantize_q4_k, kh::quantize_q4_k, Q8_K, Some(kh::vec_dot_q4_k_q8_k));
 static Q5_K: Format = fmt!(Q5_K, kh::dequantize_q5_k, kh::quantize_q5_k, Q8_K, Some(kh::vec_dot_q5_k_q8_k));
 static Q6_K: Format = fmt!(Q6_K, kh::dequantize_q6_k, kh::quantize_q6_k, Q8_K, Some(kh::vec_dot_q6_k_q8_k));
-static IQ4_NL: Format =
-    fmt!(IQ4_NL, iq4::dequantize_iq4_nl, iq4::quantize_iq4_nl, Q8_0, Some(iq4::vec_dot_iq4_nl_q8_0));
-static IQ4_XS: Format =
-    fmt!(IQ4_XS, iq4::dequantize_iq4_xs, iq4::quantize_iq4_xs, Q8_K, Some(iq4::vec_dot_iq4_xs_q8_k));
+static IQ4_NL: Format = fmt!(IQ4_NL, iq4::dequantize_iq4_nl, iq4::quantize_iq4_nl, Q8_0, Some(iq4::vec_dot_iq4_nl_q8_0));
+static IQ4_XS: Format = fmt!(IQ4_XS, iq4::dequantize_iq4_xs, iq4::quantize_iq4_xs, Q8_K, Some(iq4::vec_dot_iq4_xs_q8_k));
 static MXFP4: Format = fmt!(MXFP4, iq4::dequantize_mxfp4, iq4::quantize_mxfp4, Q8_0, Some(iq4::vec_dot_mxfp4_q8_0));
 
 pub(super) fn lookup(q: QType) -> Option<&'static Format> {

@@ -73,13 +73,7 @@ static IL: [Format; 25] = [
     ilf!(21, IQ4_KS_R4, Q8_K32),
     ilf!(22, IQ5_KS_R4, Q8_K32),
     ilf!(23, IQ2_BN_R4, Q8_K16),
-    Format {
-        qtype: QType::BF16_R16,
-        dequantize: deq::<24>,
-        quantize: Some(quant_bf16_r16),
-        vec_dot_type: QType::BF16,
-        vec_dot: None,
-    },
+    Format { qtype: QType::BF16_R16, dequantize: deq::<24>, quantize: Some(quant_bf16_r16), vec_dot_type: QType::BF16, vec_dot: None },
 ];
 
 pub(super) fn lookup(q: QType) -> Option<&'static Format> {
