@@ -2,7 +2,8 @@
 //! ny = 1..8 and several shapes (nx not a multiple of 4/8, block counts with a tail), the AVX2 activation
 //! quantizers byte for byte, and the `IKL_CPU_TIER=scalar` path.
 //!
-//! Integer families must be bit-identical; float families (8-lane f32 FMA order) agree within 1e-5 of Σ|x·y|.
+//! K-quant families must be bit-identical; legacy 32-blocks (exact per-block integer sums, checked through
+//! `legacy::debug_block_sums`, then ik's 8-lane f32 FMA order) and float families agree within 1e-5 of Σ|x·y|.
 
 use ikl_core::cpu::table::{kernels, kernels_for_tier, Kernels};
 use ikl_core::cpu::tier::{tier, Tier};
@@ -19,10 +20,7 @@ impl Rng {
     }
     /// Roughly normal (sum of uniforms), sometimes with outliers, like real weights/activations.
     fn f(&mut self) -> f32 {
-        let u = (0..4)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32)
-            .sum::<f32>()
-            - 2.0;
+        let u = (0..4).map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32).sum::<f32>() - 2.0;
         if self.next() % 97 == 0 {
             u * 8.0
         } else {
@@ -53,6 +51,16 @@ fn is_float(q: QType) -> bool {
     matches!(q, QType::F32 | QType::F16 | QType::BF16)
 }
 
+/// Legacy 32-blocks against Q8_0: exact integer block sums, f32 accumulation in ik's (not the reference's) order.
+fn is_legacy(q: QType) -> bool {
+    matches!(q, QType::Q8_0 | QType::Q4_0 | QType::IQ4_NL)
+}
+
+/// Compared within 1e-5 of Σ|x·y| rather than bit for bit.
+fn is_tol(q: QType) -> bool {
+    is_float(q) || is_legacy(q)
+}
+
 fn row_bytes(q: QType, n: usize) -> usize {
     q.row_size(n as u64).unwrap() as usize
 }
@@ -80,17 +88,7 @@ fn data(q: QType, n: usize, nx: usize, seed: u64) -> (Vec<u8>, Vec<f32>, Vec<u8>
 }
 
 /// Σ|x·y| per (ix, iy) from the dequantized rows: the scale of f32 rounding error in a dot product.
-fn abs_dot(
-    q: QType,
-    act: QType,
-    n: usize,
-    x: &[u8],
-    bx: usize,
-    nx: usize,
-    y: &[u8],
-    by: usize,
-    ny: usize,
-) -> Vec<f32> {
+fn abs_dot(q: QType, act: QType, n: usize, x: &[u8], bx: usize, nx: usize, y: &[u8], by: usize, ny: usize) -> Vec<f32> {
     let (fx, fy) = (lookup(q).unwrap(), lookup(act).unwrap());
     let mut dx = vec![0f32; n * nx];
     for ix in 0..nx {
@@ -103,9 +101,7 @@ fn abs_dot(
     let mut s = vec![0f32; nx * ny];
     for iy in 0..ny {
         for ix in 0..nx {
-            s[iy * nx + ix] = (0..n)
-                .map(|i| (dx[ix * n + i] * dy[iy * n + i]).abs())
-                .sum();
+            s[iy * nx + ix] = (0..n).map(|i| (dx[ix * n + i] * dy[iy * n + i]).abs()).sum();
         }
     }
     s
@@ -119,28 +115,15 @@ fn compare(q: QType, simd: &Kernels, scalar: &Kernels, n: usize, nx: usize, seed
         let mut o2 = vec![f32::NAN; ldo * ny];
         (simd.gemm[ny - 1])(n, &x, bx, nx, &y, by, ny, &mut o1, ldo);
         (scalar.gemm[ny - 1])(n, &x, bx, nx, &y, by, ny, &mut o2, ldo);
-        let scale = if is_float(q) {
-            abs_dot(q, scalar.act, n, &x, bx, nx, &y, by, ny)
-        } else {
-            vec![]
-        };
+        let scale = if is_tol(q) { abs_dot(q, scalar.act, n, &x, bx, nx, &y, by, ny) } else { vec![] };
         for iy in 0..ny {
             for ix in 0..nx {
                 let (a, b) = (o1[iy * ldo + ix], o2[iy * ldo + ix]);
-                if is_float(q) {
+                if is_tol(q) {
                     let tol = 1e-5 * scale[iy * nx + ix];
-                    assert!(
-                        (a - b).abs() <= tol,
-                        "{} n={n} nx={nx} ny={ny} ({ix},{iy}): {a} vs {b} (tol {tol})",
-                        q.name()
-                    );
+                    assert!((a - b).abs() <= tol, "{} n={n} nx={nx} ny={ny} ({ix},{iy}): {a} vs {b} (tol {tol})", q.name());
                 } else {
-                    assert_eq!(
-                        a.to_bits(),
-                        b.to_bits(),
-                        "{} n={n} nx={nx} ny={ny} ({ix},{iy}): {a} vs {b}",
-                        q.name()
-                    );
+                    assert_eq!(a.to_bits(), b.to_bits(), "{} n={n} nx={nx} ny={ny} ({ix},{iy}): {a} vs {b}", q.name());
                 }
             }
         }
@@ -158,8 +141,8 @@ fn shapes(q: QType) -> Vec<(usize, usize)> {
     if is_float(q) {
         vec![(8, 1), (37, 5), (256, 7), (1000, 13), (4096, 9)]
     } else if blk == 32 {
-        // block counts 1, 3, 5 (4-block unroll + tail), 8, 128
-        vec![(32, 1), (96, 5), (160, 7), (256, 13), (4096, 9)]
+        // block counts 1, 3, 5 (4-block unroll + tail), 8, 128, 602 (two K chunks of the legacy kernel)
+        vec![(32, 1), (96, 5), (160, 7), (256, 13), (4096, 9), (19264, 3)]
     } else {
         vec![(256, 1), (512, 7), (1024, 13), (4096, 9)]
     }
@@ -196,11 +179,7 @@ fn simd_gemm_matches_scalar_on_edge_rows() {
         for i in 0..n {
             w[i] = 1.0; // constant row
             w[n + i] = 0.0; // zero row
-            w[2 * n + i] = if i % 37 == 0 {
-                1000.0
-            } else {
-                0.001 * i as f32
-            }; // outliers
+            w[2 * n + i] = if i % 37 == 0 { 1000.0 } else { 0.001 * i as f32 }; // outliers
             w[3 * n + i] = -(i as f32); // monotone negative
             w[4 * n + i] = if i % 2 == 0 { 1e-3 } else { -1e-3 };
             w[5 * n + i] = ((i * 7919) % 255) as f32 - 127.0;
@@ -214,9 +193,7 @@ fn simd_gemm_matches_scalar_on_edge_rows() {
         let by = row_bytes(scalar.act, n);
         let mut y = vec![0u8; by * 8];
         for iy in 0..8 {
-            let a: Vec<f32> = (0..n)
-                .map(|i| w[((iy % nx) * n + (i * 13) % n) % (n * nx)] + iy as f32)
-                .collect();
+            let a: Vec<f32> = (0..n).map(|i| w[((iy % nx) * n + (i * 13) % n) % (n * nx)] + iy as f32).collect();
             (scalar.quantize_act)(&a, &mut y[iy * by..(iy + 1) * by]);
         }
         for ny in [1, 4, 8] {
@@ -224,27 +201,67 @@ fn simd_gemm_matches_scalar_on_edge_rows() {
             let mut o2 = vec![0f32; nx * ny];
             (simd.gemm[ny - 1])(n, &x, bx, nx, &y, by, ny, &mut o1, nx);
             (scalar.gemm[ny - 1])(n, &x, bx, nx, &y, by, ny, &mut o2, nx);
-            if is_float(q) {
+            if is_tol(q) {
                 let s = abs_dot(q, scalar.act, n, &x, bx, nx, &y, by, ny);
                 for i in 0..nx * ny {
-                    assert!(
-                        (o1[i] - o2[i]).abs() <= 1e-5 * s[i],
-                        "{} {i}: {} vs {}",
-                        q.name(),
-                        o1[i],
-                        o2[i]
-                    );
+                    assert!((o1[i] - o2[i]).abs() <= 1e-5 * s[i], "{} {i}: {} vs {}", q.name(), o1[i], o2[i]);
                 }
             } else {
                 for i in 0..nx * ny {
-                    assert_eq!(
-                        o1[i].to_bits(),
-                        o2[i].to_bits(),
-                        "{} ny={ny} {i}: {} vs {}",
-                        q.name(),
-                        o1[i],
-                        o2[i]
-                    );
+                    assert_eq!(o1[i].to_bits(), o2[i].to_bits(), "{} ny={ny} {i}: {} vs {}", q.name(), o1[i], o2[i]);
+                }
+            }
+        }
+    }
+}
+
+/// The integer part of the legacy AVX2 kernels: per-block sums exactly those of the scalar reference
+/// (`Σ level·y` from the raw block bytes), including tails and extreme levels (−128/127 weights, ±127 activations).
+#[test]
+fn legacy_block_sums_are_exact() {
+    use ikl_core::cpu::kernels::legacy::debug_block_sums;
+    if !have_avx2() {
+        return;
+    }
+    const KV: [i32; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+    let level = |q: QType, b: &[u8], j: usize| -> i32 {
+        match q {
+            QType::Q8_0 => b[2 + j] as i8 as i32,
+            _ => {
+                let nib = if j < 16 { b[2 + j] & 15 } else { b[2 + j - 16] >> 4 } as usize;
+                if q == QType::Q4_0 {
+                    nib as i32 - 8
+                } else {
+                    KV[nib]
+                }
+            }
+        }
+    };
+    let mut r = Rng(4242);
+    for q in [QType::Q8_0, QType::Q4_0, QType::IQ4_NL] {
+        for (k, n) in [32usize, 96, 160, 4096, 4160].into_iter().enumerate() {
+            let (mut x, _a, mut y, bx, by) = data(q, n, 2, 0x5151 + k as u64);
+            let nb = n / 32;
+            let qb = q.traits().type_size;
+            // extremes: raw random bytes in the second weight row and the second activation row
+            for b in 0..nb {
+                for j in 2..qb {
+                    x[bx + b * qb + j] = r.next() as u8;
+                }
+                for j in 2..34 {
+                    let v = r.next() as u8;
+                    y[by + b * 34 + j] = if v == 0x80 { 0x81 } else { v };
+                }
+            }
+            for ix in 0..2 {
+                for iy in 0..2 {
+                    let (xr, yr) = (&x[ix * bx..(ix + 1) * bx], &y[iy * by..(iy + 1) * by]);
+                    let got = debug_block_sums(q, n, xr, yr).unwrap();
+                    for b in 0..nb {
+                        let (xb, yb) = (&xr[b * qb..(b + 1) * qb], &yr[b * 34..(b + 1) * 34]);
+                        let want: i32 = (0..32).map(|j| level(q, xb, j) * yb[2 + j] as i8 as i32).sum();
+                        assert_eq!(got[b], want, "{} n={n} ({ix},{iy}) block {b}", q.name());
+                    }
                 }
             }
         }
@@ -257,14 +274,7 @@ fn simd_activation_quantizers_are_bit_identical() {
         return;
     }
     let mut r = Rng(12345);
-    for act in [
-        QType::Q8_0,
-        QType::Q8_1,
-        QType::Q8_K,
-        QType::F16,
-        QType::BF16,
-        QType::F32,
-    ] {
+    for act in [QType::Q8_0, QType::Q8_1, QType::Q8_K, QType::F16, QType::BF16, QType::F32] {
         // any weight type pairing with `act` gives its act quantizers
         let w = match act {
             QType::Q8_0 => QType::Q4_0,
@@ -278,28 +288,8 @@ fn simd_activation_quantizers_are_bit_identical() {
         for n in [256usize, 512, 4096] {
             let mut rows: Vec<Vec<f32>> = vec![r.vec(n)];
             // ties: amax 127 → d = 1, then exact halves (roundf vs half-to-even) in both signs
-            rows.push(
-                (0..n)
-                    .map(|i| {
-                        if i % 32 == 0 {
-                            127.0
-                        } else {
-                            (i % 64) as f32 - 31.5
-                        }
-                    })
-                    .collect(),
-            );
-            rows.push(
-                (0..n)
-                    .map(|i| {
-                        if i % 256 == 5 {
-                            -127.0
-                        } else {
-                            ((i % 50) as f32 - 25.0) * 0.5
-                        }
-                    })
-                    .collect(),
-            );
+            rows.push((0..n).map(|i| if i % 32 == 0 { 127.0 } else { (i % 64) as f32 - 31.5 }).collect());
+            rows.push((0..n).map(|i| if i % 256 == 5 { -127.0 } else { ((i % 50) as f32 - 25.0) * 0.5 }).collect());
             rows.push(vec![0.0; n]);
             // equal magnitudes of both signs: the first of largest magnitude decides Q8_K's sign
             rows.push(
@@ -316,23 +306,14 @@ fn simd_activation_quantizers_are_bit_identical() {
                     .collect(),
             );
             rows.push((0..n).map(|i| (i as f32 * 1e-3).sin() * 1e-6).collect());
-            rows.push(
-                (0..n)
-                    .map(|i| if i % 2 == 0 { 65504.0 * 1.5 } else { 1e-8 })
-                    .collect(),
-            );
+            rows.push((0..n).map(|i| if i % 2 == 0 { 65504.0 * 1.5 } else { 1e-8 }).collect());
             let bytes = row_bytes(act, n);
             for (k, row) in rows.iter().enumerate() {
                 let mut a = vec![0u8; bytes];
                 let mut b = vec![0u8; bytes];
                 (s.quantize_act)(row, &mut a);
                 (v.quantize_act)(row, &mut b);
-                assert!(
-                    a == b,
-                    "{} n={n} row {k}: first diff at byte {:?}",
-                    act.name(),
-                    a.iter().zip(&b).position(|(x, y)| x != y)
-                );
+                assert!(a == b, "{} n={n} row {k}: first diff at byte {:?}", act.name(), a.iter().zip(&b).position(|(x, y)| x != y));
             }
         }
     }
@@ -345,8 +326,7 @@ fn every_type_with_vec_dot_has_a_table_entry() {
         if f.vec_dot.is_none() || lookup(f.vec_dot_type).and_then(|a| a.quantize).is_none() {
             continue;
         }
-        let k = kernels_for_tier(q, Tier::Scalar)
-            .unwrap_or_else(|| panic!("{} has no scalar kernels", q.name()));
+        let k = kernels_for_tier(q, Tier::Scalar).unwrap_or_else(|| panic!("{} has no scalar kernels", q.name()));
         assert_eq!(k.act, f.vec_dot_type);
         let k = kernels(q).unwrap();
         assert!(k.tier <= tier());

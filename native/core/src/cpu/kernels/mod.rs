@@ -5,11 +5,15 @@
 //! safe wrappers exported here are only handed out by `cpu/table.rs` when the tier is `Avx2` or better.
 //!
 //! Exactness contract (tested in `tests/cpu_kernels.rs`):
-//! * integer families (`legacy`, `kquants` incl. IQ4_XS): per block the exact i32 sums of the scalar reference
-//!   (`quant/formats`), then the reference's f32 expression and block order → bit-identical results;
+//! * `kquants` (incl. IQ4_XS): per block the exact i32 sums of the scalar reference (`quant/formats`), then the
+//!   reference's f32 expression and block order → bit-identical results;
+//! * `legacy` (Q8_0, Q4_0, IQ4_NL against Q8_0): per block the exact i32 sums of the reference (tested through
+//!   `legacy::debug_block_sums`), then ik's f32 order (`mul_mat_qX_0_q8_0_T`: `dx·dy` × sum FMA'd into 8-lane
+//!   accumulators, one horizontal sum at the end) → the dot products agree within 1e-5 of Σ|x·y|;
 //! * float families (`float`): 8-lane f32 FMA partial sums (ik's order, not the reference's f64 sum) → agree
 //!   within 1e-5 of Σ|x·y|;
-//! * activation quantizers (`act`): bit-identical bytes for finite inputs.
+//! * activation quantizers (`act`): bit-identical bytes for finite inputs;
+//! * the scalar tier (`IKL_CPU_TIER=scalar`) is the reference itself, bit for bit.
 //!
 //! Upstream ideas (rewritten): ggml/src/iqk/iqk_gemm_legacy_quants.cpp, iqk_gemm_kquants.cpp,
 //! iqk_gemm_iquants.cpp @ 8337e4cd — weight block unpacked once and reused over NY rows, `_mm256_sign_epi8`
@@ -42,13 +46,6 @@ pub(crate) mod x86 {
         (_mm_cvtsi128_si32(s), _mm_extract_epi32(s, 1))
     }
 
-    /// Horizontal sums of four 8×i32 vectors → one 4×i32 vector [Σa, Σb, Σc, Σd].
-    #[inline(always)]
-    pub unsafe fn hsum4_i32(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m128i {
-        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
-        _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1))
-    }
-
     #[inline(always)]
     pub unsafe fn hsum_ps(v: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -61,19 +58,13 @@ pub(crate) mod x86 {
     #[inline(always)]
     pub unsafe fn nibbles_n16(p: *const u8) -> __m256i {
         let q = _mm_loadu_si128(p as *const __m128i);
-        _mm256_and_si256(
-            _mm256_set_m128i(_mm_srli_epi16(q, 4), q),
-            _mm256_set1_epi8(0x0F),
-        )
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F))
     }
 
     /// Σ over pairs of x·y as 8×i32 for signed x (|x| ≤ 127 or −128 with y ≠ −128) and signed y.
     #[inline(always)]
     pub unsafe fn dot_signed(ax: __m256i, sx: __m256i, y: __m256i) -> __m256i {
-        _mm256_madd_epi16(
-            _mm256_maddubs_epi16(ax, _mm256_sign_epi8(y, sx)),
-            _mm256_set1_epi16(1),
-        )
+        _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(y, sx)), _mm256_set1_epi16(1))
     }
 
     /// f16 at `p` (unaligned) → f32 (exact).
@@ -151,24 +142,9 @@ pub(crate) fn check_gemm(
     out: &[f32],
     ldo: usize,
 ) {
-    assert!(
-        n % blk == 0,
-        "row length {n} is not a multiple of the block size {blk}"
-    );
-    assert!(
-        bx >= row_bytes && by >= act_row_bytes,
-        "row strides smaller than a row"
-    );
-    assert!(
-        nx == 0 || x.len() >= (nx - 1) * bx + row_bytes,
-        "weight slice too short"
-    );
-    assert!(
-        ny == 0 || y.len() >= (ny - 1) * by + act_row_bytes,
-        "activation slice too short"
-    );
-    assert!(
-        ny == 0 || nx == 0 || out.len() >= (ny - 1) * ldo + nx,
-        "output slice too short"
-    );
+    assert!(n % blk == 0, "row length {n} is not a multiple of the block size {blk}");
+    assert!(bx >= row_bytes && by >= act_row_bytes, "row strides smaller than a row");
+    assert!(nx == 0 || x.len() >= (nx - 1) * bx + row_bytes, "weight slice too short");
+    assert!(ny == 0 || y.len() >= (ny - 1) * by + act_row_bytes, "activation slice too short");
+    assert!(ny == 0 || nx == 0 || out.len() >= (ny - 1) * ldo + nx, "output slice too short");
 }
