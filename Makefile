@@ -90,7 +90,7 @@ demo: native ts ## build, generate small models and run the main job on them
 kbench: ## kernel lab: validate each format against its reference and print throughput
 	cd native && $(CARGO) run --release -q -p ikl-core --example kbench
 
-bench: kbench ## benchmarks (kernel lab now; model benchmarks arrive with the CPU engine)
+bench: kbench ## benchmarks: the kernel lab (for models: ikl bench / ikl sweep-bench)
 
 check: deps ## formatting, lints, type check and the file-size budget
 	cd native && $(CARGO) fmt --all --check && $(CARGO) clippy --workspace --all-targets -q -- -D warnings
