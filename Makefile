@@ -73,19 +73,22 @@ test-rust: ## Rust tests only
 test-ts: native ts pyenv ## vitest only
 	IKL_PYTHON=$(PYENV)/bin/python npx vitest run
 
-fixtures: ## regenerate the small fixture files under fixtures/ (vocab-only GGUFs)
-	cd native && $(CARGO) run --release -q -p ikl-core --example make_fixtures -- --vocab all --out ../fixtures/vocab --vocab-dir ../node_modules/@lenml
+fixtures: deps ## write the vocab-only GGUFs (llama2, deepseek-v3, llama3) into $(MODELS_DIR) (tests make their own)
+	@mkdir -p $(MODELS_DIR)
+	cd native && $(CARGO) run --release -q -p ikl-core --example make_fixtures -- --vocab all --out ../$(MODELS_DIR) --vocab-dir ../node_modules/@lenml
 
 models: deps ## generate the benchmark models (F16) into $(MODELS_DIR) (large: ds-lite is ~31 GB)
 	cd native && $(CARGO) run --release -q -p ikl-core --example make_fixtures -- --model all --out ../$(MODELS_DIR) --vocab-dir ../node_modules/@lenml
 
-demo: native ts ## build, generate small models and run the main job on them
+demo: native ts ## build, generate small models (random weights) and run ikl on them: dump, generate, perplexity
 	@mkdir -p $(MODELS_DIR)
 	cd native && $(CARGO) run --release -q -p ikl-core --example make_fixtures -- --model llama-tiny --out ../$(MODELS_DIR) --vocab-dir ../node_modules/@lenml
 	cd native && $(CARGO) run --release -q -p ikl-core --example make_fixtures -- --model ds-tiny --out ../$(MODELS_DIR) --vocab-dir ../node_modules/@lenml
 	$(IKL) --version
-	$(IKL) gguf-dump $(MODELS_DIR)/llama-tiny-f16.gguf --filter 'blk\.0\.'
 	$(IKL) gguf-dump $(MODELS_DIR)/ds-tiny-f16.gguf --no-tensors
+	$(IKL) run -m $(MODELS_DIR)/llama-tiny-f16.gguf -p "Once upon a time" -n 32 --temp 0 -t 2
+	$(IKL) run -m $(MODELS_DIR)/ds-tiny-f16.gguf -p "Once upon a time" -n 32 --temp 0 -t 2 -ctk q8_0
+	$(IKL) perplexity -m $(MODELS_DIR)/llama-tiny-f16.gguf -f fixtures/text/declaration.txt -c 128 -t 2
 
 kbench: ## kernel lab: validate each format against its reference and print throughput
 	cd native && $(CARGO) run --release -q -p ikl-core --example kbench
