@@ -10,14 +10,13 @@
 use crate::cpu::ops::{self, QMatrix, RopeMode, RopeParams};
 use crate::cpu::pool::ThreadPool;
 use crate::error::{Error, Result};
-use crate::gguf::{GgufModel, TensorInfo, Value};
+use crate::gguf::{GgufModel, Value};
 use crate::kv::KvCache;
 use crate::model::blocks::moe::{Gating, Moe, MoeScratch};
 use crate::model::blocks::{self, mla, moe};
 use crate::model::hparams::Keys;
 use crate::model::llama::{alloc, Ubatch};
-use crate::quant::formats::lookup;
-use crate::quant::QType;
+use crate::model::weights::{bind, check_shape, find, matrix, vector};
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. Hparams
@@ -219,52 +218,6 @@ pub struct Weights {
     pub layers: Vec<Layer>,
     /// Tensors derived at load (rebuilt `attn_kv_b`); QMatrix values above point into these heap buffers.
     owned: Vec<Vec<u8>>,
-}
-
-fn find<'a>(g: &'a GgufModel, name: &str) -> Result<&'a TensorInfo> {
-    g.tensor(name).ok_or_else(|| invalid(format!("missing tensor {name}")))
-}
-
-fn check_shape(t: &TensorInfo, want: &[u64]) -> Result<()> {
-    let mut ne = [1u64; 4];
-    ne[..want.len()].copy_from_slice(want);
-    if t.ne != ne {
-        return Err(Error::Shape {
-            op: format!("tensor {}", t.name),
-            expected: format!("{want:?}"),
-            got: format!("{:?}", &t.ne[..t.n_dims as usize]),
-        });
-    }
-    Ok(())
-}
-
-fn vector(g: &GgufModel, name: &str, n: usize) -> Result<Vec<f32>> {
-    let t = find(g, name)?;
-    check_shape(t, &[n as u64])?;
-    let f = lookup(t.qtype).ok_or_else(|| Error::Unsupported { what: format!("tensor {name} of type {}", t.qtype.name()) })?;
-    let mut v = vec![0.0; n];
-    (f.dequantize)(g.tensor_data(t), &mut v, n);
-    Ok(v)
-}
-
-/// Bind `ne1` rows of `ne0` elements of type `q` at `data` (the model mmap or a buffer in `Weights::owned`).
-fn bind(name: &str, data: &[u8], q: QType, ne0: usize, ne1: usize) -> Result<QMatrix> {
-    let unsupported = |why: &str| Error::Unsupported { what: format!("tensor {name} of type {}: {why}", q.name()) };
-    let rb = q.row_size(ne0 as u64).ok_or_else(|| unsupported("row size not a whole number of blocks"))? as usize;
-    if data.len() < rb * ne1 {
-        return Err(invalid(format!("tensor {name}: {} bytes of data, need {}", data.len(), rb * ne1)));
-    }
-    // SAFETY: `data` points into the model's mmap (owned by `Model` next to these weights, dropped after
-    // them) or into a heap buffer of `Weights::owned` (never resized or dropped before the QMatrix values).
-    let data: &'static [u8] = unsafe { std::mem::transmute::<&[u8], &'static [u8]>(&data[..rb * ne1]) };
-    QMatrix::new(data, q, ne0, ne1).ok_or_else(|| unsupported("no CPU kernels (dot product or activation quantizer)"))
-}
-
-/// A 2-D weight `[ne0, ne1]`.
-fn matrix(g: &GgufModel, name: &str, ne0: usize, ne1: usize) -> Result<QMatrix> {
-    let t = find(g, name)?;
-    check_shape(t, &[ne0 as u64, ne1 as u64])?;
-    bind(name, g.tensor_data(t), t.qtype, ne0, ne1)
 }
 
 /// A 3-D expert tensor `[ne0, ne1 · parts, n_expert]` split into `parts` row ranges of `ne1` rows per expert

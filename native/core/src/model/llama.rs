@@ -8,11 +8,11 @@
 use crate::cpu::ops::{self, QMatrix, RopeMode, RopeParams};
 use crate::cpu::pool::ThreadPool;
 use crate::error::{Error, Result};
-use crate::gguf::{GgufModel, TensorInfo};
+use crate::gguf::GgufModel;
 use crate::kv::KvCache;
 use crate::model::blocks;
 use crate::model::hparams::Keys;
-use crate::quant::formats::lookup;
+use crate::model::weights::{matrix, vector};
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. Hparams
@@ -137,50 +137,6 @@ pub struct Weights {
     pub output: QMatrix,
     pub rope_freqs: Option<Vec<f32>>,
     pub layers: Vec<Layer>,
-}
-
-fn find<'a>(g: &'a GgufModel, name: &str) -> Result<&'a TensorInfo> {
-    g.tensor(name).ok_or_else(|| Error::Invalid { what: format!("llama: missing tensor {name}") })
-}
-
-fn check_shape(t: &TensorInfo, want: &[u64]) -> Result<()> {
-    let mut ne = [1u64; 4];
-    ne[..want.len()].copy_from_slice(want);
-    if t.ne != ne {
-        return Err(Error::Shape {
-            op: format!("tensor {}", t.name),
-            expected: format!("{want:?}"),
-            got: format!("{:?}", &t.ne[..t.n_dims as usize]),
-        });
-    }
-    Ok(())
-}
-
-/// A 1-D tensor dequantized to f32 (norm weights, rope_freqs).
-fn vector(g: &GgufModel, name: &str, n: usize) -> Result<Vec<f32>> {
-    let t = find(g, name)?;
-    check_shape(t, &[n as u64])?;
-    let f = lookup(t.qtype).ok_or_else(|| Error::Unsupported { what: format!("tensor {name} of type {}", t.qtype.name()) })?;
-    let mut v = vec![0.0; n];
-    (f.dequantize)(g.tensor_data(t), &mut v, n);
-    Ok(v)
-}
-
-/// A 2-D weight `[ne0 = in, ne1 = out]` bound to its format kernels.
-fn matrix(g: &GgufModel, name: &str, ne0: usize, ne1: usize) -> Result<QMatrix> {
-    let t = find(g, name)?;
-    check_shape(t, &[ne0 as u64, ne1 as u64])?;
-    let unsupported = |why: &str| Error::Unsupported { what: format!("tensor {name} of type {}: {why}", t.qtype.name()) };
-    let row_bytes = t.qtype.row_size(ne0 as u64).ok_or_else(|| unsupported("row size not a whole number of blocks"))? as usize;
-    let data = g.tensor_data(t);
-    if data.len() < row_bytes * ne1 {
-        return Err(Error::Invalid { what: format!("tensor {name}: {} bytes of data, need {}", data.len(), row_bytes * ne1) });
-    }
-    // SAFETY: the slice points into the model's mmap, which `Model` owns next to these weights and never
-    // unmaps before dropping them; QMatrix values are only used while the Model is alive.
-    let data: &'static [u8] = unsafe { std::mem::transmute::<&[u8], &'static [u8]>(data) };
-    // Kernel table entry (quantize_act + gemm per NY), resolved once here (STYLE §2 rule 4).
-    QMatrix::new(data, t.qtype, ne0, ne1).ok_or_else(|| unsupported("no CPU kernels (dot product or activation quantizer)"))
 }
 
 impl Weights {

@@ -5,6 +5,7 @@ pub mod blocks;
 pub mod deepseek2;
 pub mod hparams;
 pub mod llama;
+pub(crate) mod weights;
 
 use crate::error::{Error, Result};
 use crate::gguf::GgufModel;
