@@ -93,7 +93,8 @@ demo: native ts ## build, generate small models (random weights) and run ikl on 
 kbench: ## kernel lab: validate each format against its reference and print throughput
 	cd native && $(CARGO) run --release -q -p ikl-core --example kbench
 
-bench: kbench ## benchmarks: the kernel lab (for models: ikl bench / ikl sweep-bench)
+bench: native ts ## model benchmarks (llama-1b, ds-mini × 9 types); IKL_REF_BIN=DIR adds ik_llama.cpp side by side + ratios
+	$(NODE) scripts/bench.mjs
 
 check: deps ## formatting, lints, type check and the file-size budget
 	cd native && $(CARGO) fmt --all --check && $(CARGO) clippy --workspace --all-targets -q -- -D warnings

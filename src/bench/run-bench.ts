@@ -8,6 +8,8 @@
 import { Context, Model, inspectGguf, systemInfo } from "../engine/index.js";
 import { paddedCtx } from "../engine/generate.js";
 import { ftypeInfo } from "../engine/ftypes.js";
+import type { ModelMeta } from "../engine/native.js";
+import { sizeClass } from "./size-class.js";
 import { sprintf } from "../ui/printf.js";
 import { expandInstances, testLabel, testTokens, type BenchInstance, type BenchParams } from "./params.js";
 import { avgD, formatCsv, formatJson, formatJsonl, formatMarkdown, stdevD, type BenchResult, type BuildInfo } from "./report.js";
@@ -87,14 +89,19 @@ async function runInstance(model: Model, inst: BenchInstance, rand: () => number
     return samples;
 }
 
-/** "<arch> <size class> <ftype>" and the tensor bytes (llama_model_size). The size class is always "?B", which the
- *  reference prints for sizes it does not know; ours does not map layer counts to classes yet. */
-async function describe(path: string, arch: string): Promise<{ type: string; size: number }> {
+/** "<arch> <size class> <ftype>" (llama_model_desc) and the tensor bytes (llama_model_size). */
+async function describe(path: string, meta: ModelMeta): Promise<{ type: string; size: number }> {
     const g = await inspectGguf(path, 0);
-    const ft = g.metadata.find((e) => e.key === "general.file_type")?.value;
-    const info = typeof ft === "number" ? ftypeInfo(ft) : undefined;
+    const arch = meta.arch ?? "?";
+    const num = (key: string): number => {
+        const v = g.metadata.find((e) => e.key === key)?.value;
+        return typeof v === "number" ? v : 0;
+    };
+    const ft = num("general.file_type");
+    const info = g.metadata.some((e) => e.key === "general.file_type") ? ftypeInfo(ft) : undefined;
     const name = info === undefined ? "unknown" : info.description === "" ? info.enumName.replace(/^(MOSTLY|ALL)_/, "") : info.description;
-    return { type: `${arch} ?B ${name}`, size: g.tensors.reduce((s, t) => s + t.bytes, 0) };
+    const cls = sizeClass({ arch, nLayer: meta.nLayer, nVocab: meta.nVocab, nHead: meta.nHead, nHeadKv: meta.nHeadKv, nExpert: num(`${arch}.expert_count`) });
+    return { type: `${arch} ${cls} ${name}`, size: g.tensors.reduce((s, t) => s + t.bytes, 0) };
 }
 
 export async function runBench(o: BenchRunOptions): Promise<void> {
@@ -110,7 +117,7 @@ export async function runBench(o: BenchRunOptions): Promise<void> {
             model?.close();
             loaded = inst.model;
             model = await Model.open(inst.model, { threads: inst.nThreads[0] });
-            desc = await describe(inst.model, model.meta.arch ?? "?");
+            desc = await describe(inst.model, model.meta);
         }
         const samplesNs = await runInstance(model, inst, rand, o.log, o.wall);
         const testTime = new Date().toISOString().replace(/\.\d+Z$/, "Z");

@@ -2,6 +2,7 @@
 
 pub mod attn;
 pub mod kernels;
+pub mod membw;
 pub mod ops;
 pub mod pool;
 pub mod table;
