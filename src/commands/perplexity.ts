@@ -4,6 +4,7 @@
 // file; with `--kl-divergence` it reads one (ours or the reference's) and prints the KLD statistics.
 // The driver is src/bench/run-perplexity.ts.
 import { Command, Option } from "commander";
+import { runStridedPerplexity } from "../bench/run-ppl-stride.js";
 import { runPerplexity, type PerplexityOptions } from "../bench/run-perplexity.js";
 import { withContextOptions, parseContextOptions } from "../options/context.js";
 import { withModelOptions, parseModelOptions } from "../options/model.js";
@@ -40,6 +41,7 @@ export function perplexityCommand(): Command {
     const g = "Perplexity:";
     cmd.addOption(new Option("-f, --file <FILE>", "evaluation text (e.g. wikitext-2 wiki.test.raw)").helpGroup(g))
         .addOption(new Option("--chunks <N>", "evaluate at most N chunks; -1 = all").argParser(intInRange(-1, 1 << 30)).default(-1).helpGroup(g))
+        .addOption(new Option("--ppl-stride <N>", "strided perplexity: chunks start every N tokens, the last N positions of each are scored; the context grows by N/2 (0 = off)").argParser(intInRange(0, 1 << 30)).default(0).helpGroup(g))
         .addOption(new Option("--ppl-output-type <0|1>", "1 = one line per chunk: start, PPL, mean NLL, its error").argParser(intInRange(0, 1)).default(0).helpGroup(g))
         .addOption(new Option("--kl-divergence-base <FILE>", "alone: write the base log-probs to FILE; with --kl-divergence: read them").helpGroup(g))
         .addOption(new Option("--save-all-logits <FILE>", "alias of --kl-divergence-base").hideHelp())
@@ -51,9 +53,11 @@ export function perplexityCommand(): Command {
     cmd.setOptionValueWithSource("ctxSize", 512, "default"); // the reference's default chunk length
     return refuseUnsupported(cmd)
         .addHelpText("after", ["", "Examples:", "  ikl perplexity -m model.gguf -f wiki.test.raw", "  ikl perplexity -m f16.gguf -f wiki.test.raw --kl-divergence-base f16.kld",
-            "  ikl perplexity -m q4.gguf --kl-divergence-base f16.kld --kl-divergence", "", "Writing or reading a base file copies n_ctx/2 rows of logits per chunk out of the engine; plain runs do not."].join("\n"))
+            "  ikl perplexity -m q4.gguf --kl-divergence-base f16.kld --kl-divergence", "  ikl perplexity -m model.gguf -f wiki.test.raw -c 128 --ppl-stride 64", "", "Writing or reading a base file copies n_ctx/2 rows of logits per chunk out of the engine; plain runs do not."].join("\n"))
         .action(async (raw: Record<string, unknown>) => {
             if (raw["saveAllLogits"] !== undefined && raw["klDivergenceBase"] === undefined) raw["klDivergenceBase"] = raw["saveAllLogits"];
-            await runPerplexity(parsePerplexityOptions(raw));
+            const stride = raw["pplStride"] as number;
+            if (stride > 0) await runStridedPerplexity(parsePerplexityOptions(raw), stride);
+            else await runPerplexity(parsePerplexityOptions(raw));
         });
 }
