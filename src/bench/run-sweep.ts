@@ -6,7 +6,7 @@
 // Mirrors ik_llama.cpp examples/sweep-bench/sweep-bench.cpp @ 8337e4cd3.
 import { readFileSync, writeFileSync } from "node:fs";
 import { basename, extname } from "node:path";
-import { Context, Model } from "../engine/index.js";
+import { Context, Model, systemInfo } from "../engine/index.js";
 import { IklError } from "../engine/errors.js";
 import { paddedCtx } from "../engine/generate.js";
 import { renderSweepPng, renderSweepSvg, renderSweepTerm, type PlotSeries } from "./plot.js";
@@ -31,6 +31,8 @@ export interface SweepOptions {
     typeV: string;
     flashAttn: "on" | "off" | "auto";
     format: "md" | "jsonl";
+    /** --sweep-memory: RSS high-water mark and CUDA memory in use since the start, per row. */
+    memory: boolean;
     plot: string | undefined;
     label: string | undefined;
     compare: string[];
@@ -61,7 +63,21 @@ async function decodeOp(ctx: Context, op: DecodeOp, nVocab: number, bos: number,
     return r.computeUs;
 }
 
+/** The process's peak resident set in MiB (getrusage ru_maxrss, as the reference reads it). */
+function rssHwmMib(): number {
+    return process.resourceUsage().maxRSS / 1024;
+}
+
+/** Device memory taken since `start()`, summed over CUDA devices (MiB); undefined without CUDA, as the reference. */
+function vramTracker(): () => number | undefined {
+    const free = (): number[] => systemInfo().cuda.devices.map((d) => d.freeBytes);
+    const base = free();
+    if (base.length === 0) return () => undefined;
+    return () => free().reduce((s, f, i) => s + Math.max(0, base[i]! - f), 0) / 2 ** 20;
+}
+
 export async function runSweep(o: SweepOptions): Promise<SweepPoint[]> {
+    const vram = o.memory ? vramTracker() : () => undefined;
     const model = await Model.open(o.model, { threads: o.threads });
     const requested = o.nCtx === 0 ? model.meta.nCtxTrain : o.nCtx;
     const ctx = await Context.create(model, {
@@ -88,14 +104,15 @@ export async function runSweep(o: SweepOptions): Promise<SweepPoint[]> {
     };
     const wall0 = performance.now();
     await run(plan.warmup);
-    if (o.format === "md") o.out(sweepTableHeader(h));
+    if (o.format === "md") o.out(sweepTableHeader(h, o.memory));
     const points: SweepPoint[] = [];
     for (const row of plan.rows) {
         const timers: Record<string, number> = {};
         await run(row.ops, timers);
         if (!row.measure) continue;
-        const m = { pp: plan.pp, tg: plan.tg, nKv: row.nKv, tPpUs: timers["pp"] ?? 0, tTgUs: timers["tg"] ?? 0, nrep: row.nrep };
-        o.out(o.format === "md" ? sweepTableRow(m) : sweepJsonlRow(h, m));
+        const m = { pp: plan.pp, tg: plan.tg, nKv: row.nKv, tPpUs: timers["pp"] ?? 0, tTgUs: timers["tg"] ?? 0, nrep: row.nrep,
+            ...(o.memory ? { rssHwmMib: rssHwmMib(), vramDeltaMib: vram() } : {}) };
+        o.out(o.format === "md" ? sweepTableRow(m, o.memory) : sweepJsonlRow(h, m, o.memory));
         const r = sweepRates(m);
         points.push({ nKv: row.nKv, pp: plan.pp, tg: plan.tg, tPp: r.tPp, speedPp: r.speedPp, tTg: r.tTg, speedTg: r.speedTg });
     }

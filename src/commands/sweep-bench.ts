@@ -28,6 +28,7 @@ export function parseSweepOptions(raw: Record<string, unknown>): SweepOptions {
         threads: m.threads, threadsBatch: m.threadsBatch, shownThreads: m.threads ?? systemInfo().threads,
         nGpuLayers: m.nGpuLayers, typeK: c.cacheTypeK, typeV: c.cacheTypeV, flashAttn: c.flashAttn,
         format: (raw["outputFormat"] as "md" | "jsonl" | undefined) ?? "md",
+        memory: raw["sweepMemory"] === true,
         plot: raw["plot"] as string | undefined,
         label: raw["label"] as string | undefined,
         compare: (raw["compare"] as string[] | undefined) ?? [],
@@ -45,6 +46,7 @@ export function sweepBenchCommand(): Command {
         .addOption(new Option("--sweep-stride <N>", "measure every N-th row (the others only fill the cache)").argParser(intInRange(1, 1 << 20)).default(1).helpGroup(g))
         .addOption(new Option("--no-warmup", "skip the 1-token warm-up").helpGroup(g))
         .addOption(new Option("--warmup-batch", "extra warm-up with a full ubatch").helpGroup(g))
+        .addOption(new Option("--sweep-memory", "add RSS high-water (MiB) and CUDA memory delta columns").helpGroup(g))
         .addOption(new Option("-o, --output-format <FMT>", "stdout: the reference's markdown table, or JSONL").choices(["md", "jsonl"]).default("md").helpGroup("Output:"))
         .addOption(new Option("--plot <FILE.svg|FILE.png|term>", "draw S_PP and S_TG against N_KV").helpGroup("Output:"))
         .addOption(new Option("--label <L>", "legend label of this run (default: the model file name)").helpGroup("Output:"))

@@ -46,6 +46,24 @@ describe("ikl sweep-bench", () => {
         expect(refLines.slice(at + 4, at + 8).every((l) => ROW.test(l))).toBe(true);
     }, 120_000);
 
+    it("--sweep-memory adds the reference's RSS HWM and VRAM delta columns (table and JSONL)", () => {
+        const r = ikl(["sweep-bench", "-m", model, "-c", "128", "-ub", "64", "-t", "2", "--sweep-memory"]);
+        expect(r.code).toBe(0);
+        const lines = r.stdout.split("\n");
+        expect(lines[3]).toBe("|    PP |     TG |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |    RSS HWM | VRAM delta |");
+        expect(lines[4]).toBe("|-------|--------|--------|----------|----------|----------|----------|------------|------------|");
+        const rss = lines.slice(5).filter((l) => l !== "").map((l) => /\| +(\d+\.\d) \| +n\/a \|$/.exec(l)?.[1]);
+        expect(rss).toHaveLength(4); // -c 128 is padded to 256 with flash attention: N_KV 0, 64, 128, 192
+        // the engine's model and cache live in this process: the high-water mark is real and never falls
+        expect(Number(rss[0])).toBeGreaterThan(20);
+        for (let i = 1; i < rss.length; i++) expect(Number(rss[i])).toBeGreaterThanOrEqual(Number(rss[i - 1]));
+        const j = ikl(["sweep-bench", "-m", model, "-c", "128", "-ub", "64", "-t", "2", "--sweep-memory", "-o", "jsonl"]);
+        const row = JSON.parse(j.stdout.trim().split("\n")[0]!) as Record<string, unknown>;
+        expect(Object.keys(row).slice(-2)).toEqual(["rss_hwm_mib", "vram_delta_mib"]);
+        expect(row["vram_delta_mib"]).toBeNull();
+        expect(j.stdout).toMatch(/"rss_hwm_mib": \d+\.\d{3}, "vram_delta_mib": null \}/);
+    }, 120_000);
+
     it("writes JSONL and plots PNG and SVG overlays", () => {
         const r = ikl(["sweep-bench", "-m", model, "-c", "256", "-ub", "64", "-t", "2", "-n", "4", "-o", "jsonl", "-q"]);
         expect(r.code).toBe(0);
