@@ -11,6 +11,7 @@ import { ftypeInfo } from "../engine/ftypes.js";
 import type { ModelMeta } from "../engine/native.js";
 import { sizeClass } from "./size-class.js";
 import { sprintf } from "../ui/printf.js";
+import { interrupted, isCancelled } from "../ui/sigint.js";
 import { expandInstances, testLabel, testTokens, type BenchInstance, type BenchParams } from "./params.js";
 import { avgD, formatCsv, formatJson, formatJsonl, formatMarkdown, stdevD, type BenchResult, type BuildInfo } from "./report.js";
 
@@ -21,6 +22,8 @@ export interface BenchRunOptions {
     wall: boolean;
     out: (s: string) => void;
     log: (s: string) => void;
+    /** Ctrl-C: stop the running test and print the table of the tests completed so far. */
+    signal?: AbortSignal;
 }
 
 /** std::rand()-like stream; the tokens only need to be valid ids. */
@@ -34,27 +37,27 @@ interface Timed {
 }
 
 /** test_prompt: n tokens from n_past in batches of n_batch (first = BOS when the model adds one). */
-async function prompt(ctx: Context, model: Model, n: number, nPast: number, nBatch: number, rand: () => number, t: Timed): Promise<void> {
+async function prompt(ctx: Context, model: Model, n: number, nPast: number, nBatch: number, rand: () => number, t: Timed, signal?: AbortSignal): Promise<void> {
     const nVocab = model.meta.nVocab;
     for (let done = 0; done < n; done += nBatch) {
         const m = Math.min(nBatch, n - done);
         const tokens = Uint32Array.from({ length: m }, () => rand() % nVocab);
         if (done === 0 && nPast === 0 && model.meta.addBos && model.meta.bos !== null) tokens[0] = model.meta.bos;
         const pos = Int32Array.from({ length: m }, (_, i) => nPast + done + i);
-        t.us += (await ctx.decode({ tokens, pos, seq: new Int32Array(m), outRows: Int32Array.of(m - 1) })).computeUs;
+        t.us += (await ctx.decode({ tokens, pos, seq: new Int32Array(m), outRows: Int32Array.of(m - 1), signal })).computeUs;
     }
 }
 
 /** test_gen: n single-token decodes from n_past. */
-async function gen(ctx: Context, model: Model, n: number, nPast: number, rand: () => number, t: Timed): Promise<void> {
+async function gen(ctx: Context, model: Model, n: number, nPast: number, rand: () => number, t: Timed, signal?: AbortSignal): Promise<void> {
     let token = model.meta.addBos && model.meta.bos !== null && nPast === 0 ? model.meta.bos : rand() % model.meta.nVocab;
     for (let i = 0; i < n; i++) {
-        t.us += (await ctx.decode({ tokens: Uint32Array.of(token), pos: Int32Array.of(nPast + i), seq: Int32Array.of(0), outRows: Int32Array.of(0) })).computeUs;
+        t.us += (await ctx.decode({ tokens: Uint32Array.of(token), pos: Int32Array.of(nPast + i), seq: Int32Array.of(0), outRows: Int32Array.of(0), signal })).computeUs;
         token = rand() % model.meta.nVocab;
     }
 }
 
-async function runInstance(model: Model, inst: BenchInstance, rand: () => number, log: (s: string) => void, wall: boolean): Promise<number[]> {
+async function runInstance(model: Model, inst: BenchInstance, rand: () => number, log: (s: string) => void, wall: boolean, signal?: AbortSignal): Promise<number[]> {
     const [threads, threadsBatch] = inst.nThreads;
     const nCtx = Math.max(1, inst.nPrompt + inst.nGen);
     const fa = inst.flashAttn;
@@ -65,8 +68,8 @@ async function runInstance(model: Model, inst: BenchInstance, rand: () => number
     const nBatch = Math.min(inst.nBatch, nCtx);
     const scratch = { us: 0 };
     if (inst.warmup) {
-        if (inst.nPrompt > 0) await prompt(ctx, model, 1, 0, nBatch, rand, scratch);
-        if (inst.nGen > 0) await gen(ctx, model, 1, inst.kind === "tg" ? 0 : 1, rand, scratch);
+        if (inst.nPrompt > 0) await prompt(ctx, model, 1, 0, nBatch, rand, scratch, signal);
+        if (inst.nGen > 0) await gen(ctx, model, 1, inst.kind === "tg" ? 0 : 1, rand, scratch, signal);
     }
     const samples: number[] = [];
     const walls: number[] = [];
@@ -74,10 +77,10 @@ async function runInstance(model: Model, inst: BenchInstance, rand: () => number
         ctx.kvClear();
         const t = { us: 0 };
         const w0 = performance.now();
-        if (inst.kind === "gp") await prompt(ctx, model, inst.nPrompt, 0, nBatch, rand, scratch); // untimed
+        if (inst.kind === "gp") await prompt(ctx, model, inst.nPrompt, 0, nBatch, rand, scratch, signal); // untimed
         const w1 = performance.now();
-        if (inst.kind === "pp" || inst.kind === "pg") await prompt(ctx, model, inst.nPrompt, 0, nBatch, rand, t);
-        if (inst.kind !== "pp") await gen(ctx, model, inst.nGen, inst.kind === "tg" ? 0 : inst.nPrompt, rand, t);
+        if (inst.kind === "pp" || inst.kind === "pg") await prompt(ctx, model, inst.nPrompt, 0, nBatch, rand, t, signal);
+        if (inst.kind !== "pp") await gen(ctx, model, inst.nGen, inst.kind === "tg" ? 0 : inst.nPrompt, rand, t, signal);
         samples.push(Math.max(1, Math.round(t.us * 1000)));
         walls.push((performance.now() - (inst.kind === "gp" ? w1 : w0)) * 1e6);
     }
@@ -119,7 +122,13 @@ export async function runBench(o: BenchRunOptions): Promise<void> {
             model = await Model.open(inst.model, { threads: inst.nThreads[0] });
             desc = await describe(inst.model, model.meta);
         }
-        const samplesNs = await runInstance(model, inst, rand, o.log, o.wall);
+        let samplesNs: number[];
+        try {
+            samplesNs = await runInstance(model, inst, rand, o.log, o.wall, o.signal);
+        } catch (e) {
+            if (!isCancelled(e)) throw e;
+            break;
+        }
         const testTime = new Date().toISOString().replace(/\.\d+Z$/, "Z");
         const r: BenchResult = { inst, modelType: desc.type, modelSize: desc.size, modelNParams: model.meta.nParams, testTime, samplesNs };
         results.push(r);
@@ -128,4 +137,5 @@ export async function runBench(o: BenchRunOptions): Promise<void> {
     if (o.format === "md") o.out(formatMarkdown(o.params, o.defaults, results, build));
     if (o.format === "csv") o.out(formatCsv(results, build));
     if (o.format === "json") o.out(formatJson(results, build));
+    if (o.signal?.aborted === true) throw interrupted("bench");
 }

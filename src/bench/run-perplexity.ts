@@ -9,6 +9,7 @@ import { Context, Model } from "../engine/index.js";
 import { IklError } from "../engine/errors.js";
 import { paddedCtx } from "../engine/generate.js";
 import { sprintf } from "../ui/printf.js";
+import { interrupted, isCancelled } from "../ui/sigint.js";
 import { KLD_CHUNK_HEADER, KldAccumulator, kldToken } from "./kld.js";
 import { readBaseHeader, readBaseRecord, recordsPresent, scoredPerChunk, writeBaseFile, quantizeLogits, type BaseRecord } from "./kld-file.js";
 import { etaLine, finalLines, NllAccumulator, perplexityPlan, PplPlanError, pplEstimate, progressItem, progressLineType1 } from "./perplexity.js";
@@ -31,9 +32,16 @@ export interface PerplexityOptions {
     json: boolean;
     out: (s: string) => void;
     log: (s: string) => void;
+    /** Ctrl-C: stop after the chunk in flight and print the estimate over the chunks completed. */
+    signal?: AbortSignal;
 }
 
 const FN = "perplexity";
+
+function cancelledToUndefined(e: unknown): undefined {
+    if (isCancelled(e)) return undefined;
+    throw e;
+}
 
 async function open(o: PerplexityOptions, nCtx: number, nBatch: number): Promise<{ model: Model; ctx: Context }> {
     const model = await Model.open(o.model, { threads: o.threads });
@@ -89,7 +97,10 @@ export async function runPerplexity(o: PerplexityOptions): Promise<void> {
     const records: BaseRecord[] = [];
     const acc = new NllAccumulator();
     const perChunk: number[] = [];
+    let done = 0;
+    const stopped = (): boolean => o.signal?.aborted === true; // a function: TS would keep a narrowed property
     for (const g of plan.groups) {
+        if (stopped()) break;
         const tStart = performance.now();
         ctx.kvClear();
         // per sequence, log-probs of the scored positions first … n_ctx−2 (their targets are the next tokens)
@@ -107,24 +118,34 @@ export async function runPerplexity(o: PerplexityOptions): Promise<void> {
                 }
             });
             if (writeBase) {
-                const r = await ctx.decode({ ...batch, outRows: Int32Array.from(rows), wantLogits: true });
+                const r = await ctx.decode({ ...batch, outRows: Int32Array.from(rows), wantLogits: true, signal: o.signal }).catch(cancelledToUndefined);
+                if (r === undefined) break;
                 rows.forEach((row, i) => {
                     const q = quantizeLogits(r.logits!.subarray(i * nVocab, (i + 1) * nVocab), targets[row]!);
                     nll[Math.floor(row / b.size)]!.push(q.nll);
                     records.push(q.record);
                 });
             } else {
-                const lp = await ctx.score(batch, targets);
+                const lp = await ctx.score(batch, targets, o.signal).catch(cancelledToUndefined);
+                if (lp === undefined) break;
                 for (const row of rows) nll[Math.floor(row / b.size)]!.push(-lp[row]!);
             }
         }
+        if (stopped()) break; // the group in flight is incomplete: not counted
         if (g.chunk === 0) o.log(etaLine(FN, (performance.now() - tStart) / 1000, plan.nChunk, plan.nSeq));
+        done += g.nSeq;
         nll.forEach((vals, s) => {
             for (const v of vals) acc.add(v);
             const k = g.chunk + s;
             perChunk.push(acc.ppl());
             if (!o.json) o.out(o.outputType === 0 ? progressItem(k + 1, acc) : progressLineType1(k * o.nCtx, acc));
         });
+    }
+    if (stopped()) {
+        // Ctrl-C: the estimate over the chunks completed (the count says how many), no base file
+        if (done > 0 && !o.json) o.out(finalLines(done, o.nCtx, acc));
+        if (done > 0 && o.json) o.out(`${JSON.stringify({ n_ctx: o.nCtx, n_chunk: done, n_tokens: acc.count, ppl: pplEstimate(acc).ppl, ppl_uncertainty: pplEstimate(acc).uncertainty ?? null, chunks: perChunk, interrupted: true })}\n`);
+        throw interrupted("perplexity");
     }
     if (writeBase) {
         const header = { nCtx: o.nCtx, nVocab, nChunk: plan.nChunk, tokens: Int32Array.from(tokens.subarray(0, plan.nChunk * o.nCtx)) };

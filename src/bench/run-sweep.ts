@@ -9,6 +9,7 @@ import { basename, extname } from "node:path";
 import { Context, Model, systemInfo } from "../engine/index.js";
 import { IklError } from "../engine/errors.js";
 import { paddedCtx } from "../engine/generate.js";
+import { interrupted, isCancelled } from "../ui/sigint.js";
 import { renderSweepPng, renderSweepSvg, renderSweepTerm, type PlotSeries } from "./plot.js";
 import { parseSweepJsonl, sweepJsonlRow, sweepPlan, sweepRates, sweepTableHeader, sweepTableRow, type DecodeOp, type SweepHeader, type SweepPoint } from "./sweep.js";
 
@@ -40,6 +41,8 @@ export interface SweepOptions {
     log: (s: string) => void;
     /** Where `--plot term` draws (stderr, even with --quiet: it was asked for). */
     chart: (s: string) => void;
+    /** Ctrl-C: stop the row in flight; the rows printed so far stand and the plot is drawn from them. */
+    signal?: AbortSignal;
 }
 
 /** std::rand()-like stream (glibc TYPE_0 LCG); the values only need to be valid token ids. */
@@ -51,7 +54,7 @@ function rng(seed = 1): () => number {
     };
 }
 
-async function decodeOp(ctx: Context, op: DecodeOp, nVocab: number, bos: number, rand: () => number): Promise<number> {
+async function decodeOp(ctx: Context, op: DecodeOp, nVocab: number, bos: number, rand: () => number, signal?: AbortSignal): Promise<number> {
     const tokens = new Uint32Array(op.n);
     const pos = new Int32Array(op.n);
     for (let i = 0; i < op.n; i++) {
@@ -59,7 +62,7 @@ async function decodeOp(ctx: Context, op: DecodeOp, nVocab: number, bos: number,
         pos[i] = op.pos + i;
     }
     const outRows = op.logits === "all" ? Int32Array.from(pos, (_, i) => i) : op.logits === "last" ? Int32Array.of(op.n - 1) : new Int32Array(0);
-    const r = await ctx.decode({ tokens, pos, seq: new Int32Array(op.n), outRows });
+    const r = await ctx.decode({ tokens, pos, seq: new Int32Array(op.n), outRows, signal });
     return r.computeUs;
 }
 
@@ -97,28 +100,36 @@ export async function runSweep(o: SweepOptions): Promise<SweepPoint[]> {
                 if (op.clear === true) ctx.kvClear();
                 else ctx.kvRemove(-1, op.from, -1);
             } else {
-                const us = await decodeOp(ctx, op, nVocab, bos, rand);
+                const us = await decodeOp(ctx, op, nVocab, bos, rand, o.signal);
                 if (timers !== undefined && section !== "") timers[section] = (timers[section] ?? 0) + us;
             }
         }
     };
-    const wall0 = performance.now();
-    await run(plan.warmup);
-    if (o.format === "md") o.out(sweepTableHeader(h, o.memory));
     const points: SweepPoint[] = [];
-    for (const row of plan.rows) {
-        const timers: Record<string, number> = {};
-        await run(row.ops, timers);
-        if (!row.measure) continue;
-        const m = { pp: plan.pp, tg: plan.tg, nKv: row.nKv, tPpUs: timers["pp"] ?? 0, tTgUs: timers["tg"] ?? 0, nrep: row.nrep,
-            ...(o.memory ? { rssHwmMib: rssHwmMib(), vramDeltaMib: vram() } : {}) };
-        o.out(o.format === "md" ? sweepTableRow(m, o.memory) : sweepJsonlRow(h, m, o.memory));
-        const r = sweepRates(m);
-        points.push({ nKv: row.nKv, pp: plan.pp, tg: plan.tg, tPp: r.tPp, speedPp: r.speedPp, tTg: r.tTg, speedTg: r.speedTg });
+    const runRows = async (): Promise<void> => {
+        for (const row of plan.rows) {
+            const timers: Record<string, number> = {};
+            await run(row.ops, timers);
+            if (!row.measure) continue;
+            const m = { pp: plan.pp, tg: plan.tg, nKv: row.nKv, tPpUs: timers["pp"] ?? 0, tTgUs: timers["tg"] ?? 0, nrep: row.nrep,
+                ...(o.memory ? { rssHwmMib: rssHwmMib(), vramDeltaMib: vram() } : {}) };
+            o.out(o.format === "md" ? sweepTableRow(m, o.memory) : sweepJsonlRow(h, m, o.memory));
+            const r = sweepRates(m);
+            points.push({ nKv: row.nKv, pp: plan.pp, tg: plan.tg, tPp: r.tPp, speedPp: r.speedPp, tTg: r.tTg, speedTg: r.speedTg });
+        }
+    };
+    const wall0 = performance.now();
+    try {
+        await run(plan.warmup);
+        if (o.format === "md") o.out(sweepTableHeader(h, o.memory));
+        await runRows();
+    } catch (e) {
+        if (!isCancelled(e)) throw e; // Ctrl-C: the rows printed so far stand
     }
     const computeS = points.reduce((s, p) => s + p.tPp + p.tTg, 0);
     o.log(`\nsweep-bench: ${points.length} rows, Rust compute ${computeS.toFixed(3)} s of ${((performance.now() - wall0) / 1000).toFixed(3)} s wall\n`);
-    if (o.plot !== undefined) await plot(o, points);
+    if (o.plot !== undefined && points.length > 0) await plot(o, points);
+    if (o.signal?.aborted === true) throw interrupted("sweep-bench");
     return points;
 }
 

@@ -5,6 +5,7 @@
 // The driver is src/bench/run-bench.ts.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { runBench } from "../bench/run-bench.js";
+import { withSigint } from "../ui/sigint.js";
 import { benchDefaults, type BenchParams } from "../bench/params.js";
 import { systemInfo } from "../engine/index.js";
 import { KV_CACHE_TYPES } from "../options/context.js";
@@ -72,7 +73,7 @@ export function benchCommand(): Command {
         .action(async (raw: Record<string, unknown>) => {
             const defaults = benchDefaults(systemInfo().threads);
             const quiet = raw["quiet"] === true;
-            await runBench({ params: parseBenchParams(raw, defaults), defaults, format: raw["outputFormat"] as "md", wall: raw["wall"] === true,
-                out: (s) => void process.stdout.write(s), log: quiet ? () => undefined : (s) => void process.stderr.write(s) });
+            await withSigint((signal) => runBench({ params: parseBenchParams(raw, defaults), defaults, format: raw["outputFormat"] as "md", wall: raw["wall"] === true,
+                out: (s) => void process.stdout.write(s), log: quiet ? () => undefined : (s) => void process.stderr.write(s), signal }));
         });
 }

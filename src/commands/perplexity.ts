@@ -6,6 +6,7 @@
 import { Command, Option } from "commander";
 import { runStridedPerplexity } from "../bench/run-ppl-stride.js";
 import { runPerplexity, type PerplexityOptions } from "../bench/run-perplexity.js";
+import { withSigint } from "../ui/sigint.js";
 import { withContextOptions, parseContextOptions } from "../options/context.js";
 import { withModelOptions, parseModelOptions } from "../options/model.js";
 import { intInRange } from "../options/parsers.js";
@@ -58,6 +59,6 @@ export function perplexityCommand(): Command {
             if (raw["saveAllLogits"] !== undefined && raw["klDivergenceBase"] === undefined) raw["klDivergenceBase"] = raw["saveAllLogits"];
             const stride = raw["pplStride"] as number;
             if (stride > 0) await runStridedPerplexity(parsePerplexityOptions(raw), stride);
-            else await runPerplexity(parsePerplexityOptions(raw));
+            else await withSigint((signal) => runPerplexity({ ...parsePerplexityOptions(raw), signal }));
         });
 }

@@ -9,6 +9,7 @@ import { withContextOptions, parseContextOptions } from "../options/context.js";
 import { withModelOptions, parseModelOptions } from "../options/model.js";
 import { intInRange } from "../options/parsers.js";
 import { refuseUnsupported } from "../options/support.js";
+import { withSigint } from "../ui/sigint.js";
 
 function collect(value: string, previous: string[] | undefined): string[] {
     return [...(previous ?? []), value];
@@ -57,5 +58,5 @@ export function sweepBenchCommand(): Command {
     return refuseUnsupported(cmd)
         .addHelpText("after", ["", "Examples:", "  ikl sweep-bench -m model.gguf -c 8704 -ub 512 -t 16", "  ikl sweep-bench -m q4.gguf -c 4608 -o jsonl > q4.jsonl",
             "  ikl sweep-bench -m q8.gguf -c 4608 --plot cmp.png --label q8 --compare q4=q4.jsonl", "", "-c defaults to the model's training context, as in the reference: pass it explicitly."].join("\n"))
-        .action(async (raw: Record<string, unknown>) => void (await runSweep(parseSweepOptions(raw))));
+        .action(async (raw: Record<string, unknown>) => void (await withSigint((signal) => runSweep({ ...parseSweepOptions(raw), signal }))));
 }

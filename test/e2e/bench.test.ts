@@ -1,8 +1,9 @@
 // `ikl bench` end to end on the llama-tiny fixture: the markdown header and column order are llama-bench's for the
 // same options (captured from ik_llama.cpp 8337e4cd: model, size and params cells included), csv/jsonl carry the
 // reference's fields, and every run measures afresh (non-zero stddevs that differ between runs).
+import { spawn } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
-import { fixtureModel, ikl } from "../helpers/paths.js";
+import { CLI, fixtureModel, ikl } from "../helpers/paths.js";
 
 // llama-bench -m llama-tiny-f16.gguf -p 64 -n 0 -r 2 -t 1,2 -fa 0,1 -ctk f16,q8_0
 const REF_HEAD = [
@@ -55,4 +56,23 @@ describe("ikl bench", () => {
         expect(r.stdout.split("\n")[0]).toMatch(/^build_commit,build_number,cuda,.*,avg_ns,stddev_ns,avg_ts,stddev_ts,test$/);
         expect(ikl(["bench", "-m", model, "-ngl", "99"]).stderr).toMatch(/-ngl\/--n-gpu-layers needs the CUDA backend/);
     }, 60_000);
+
+    it("Ctrl-C stops the running test, prints the tests completed so far and exits 130", async () => {
+        const child = spawn(process.execPath, [CLI, "bench", "-m", model, "-p", "16", "-n", "64", "-r", "300", "-t", "1", "-o", "jsonl"], { env: { ...process.env, NO_COLOR: "1" } });
+        let out = "";
+        let interrupted = false;
+        child.stdout.on("data", (d: Buffer) => {
+            out += d.toString();
+            // the pp16 result is out (jsonl prints each test when it ends): interrupt the long tg64 test
+            if (!interrupted && out.includes("\n")) {
+                interrupted = true;
+                child.kill("SIGINT");
+            }
+        });
+        const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+        expect(code).toBe(130);
+        const rows = out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+        expect(rows).toHaveLength(1);
+        expect(rows[0]!["n_prompt"]).toBe(16);
+    }, 120_000);
 });
