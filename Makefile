@@ -19,7 +19,7 @@ IKL          := $(NODE) bin/ikl.js
 NATIVE_SRC   := $(shell find native/core/src native/node/src -name '*.rs' 2>/dev/null) native/Cargo.toml native/core/Cargo.toml native/node/Cargo.toml
 TS_SRC       := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all help deps native cuda ts test test-rust test-ts test-gpu models fixtures demo bench kbench check clean pyenv
+.PHONY: all help deps native cuda ts test test-rust test-ts test-gpu gpu-tests models fixtures demo bench kbench check clean pyenv
 
 all: native cuda ts ## native addon + CUDA kernels (when nvcc is available) + CLI bundle
 
@@ -46,8 +46,9 @@ dist/cli.js: $(TS_SRC) package.json scripts/build-ts.mjs | deps
 cuda: ## compile native/kernels/*.cu into dist/ikl_kernels.fatbin (installs nvcc from PyPI if absent)
 	@if ! ls native/kernels/*.cu >/dev/null 2>&1; then echo "cuda: no kernels in native/kernels yet; nothing to build"; exit 0; fi; \
 	$(MAKE) --no-print-directory $(NVCC) && mkdir -p dist build/kernels && \
+	for f in native/kernels/*.cu; do echo "#include \"$$PWD/$$f\""; done > build/kernels/all.cu && \
 	$(NVCC) --fatbin -O3 -std=c++17 $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
-	  -gencode arch=compute_90,code=compute_90 -Inative/kernels -o dist/ikl_kernels.fatbin native/kernels/*.cu && \
+	  -gencode arch=compute_90,code=compute_90 -Inative/kernels -o dist/ikl_kernels.fatbin build/kernels/all.cu && \
 	echo "cuda: wrote dist/ikl_kernels.fatbin"
 
 $(TOOLCHAIN)/cuda/nvidia/cu13/bin/nvcc:
@@ -66,6 +67,19 @@ $(PYENV)/.ok:
 test: native ts pyenv ## run every test (cargo test, then vitest unit/native/e2e)
 	cd native && $(CARGO) test --workspace --exclude ikl-node
 	IKL_PYTHON=$(PYENV)/bin/python npx vitest run
+
+test-gpu: ## CUDA tests, a skip is an error (IKL_REQUIRE_CUDA=1); without cargo (GPU machine) runs build/gpu-tests/*
+	@if command -v $(CARGO) >/dev/null 2>&1; then \
+	  cd native && IKL_REQUIRE_CUDA=1 IKL_KERNELS=$(CURDIR)/dist/ikl_kernels.fatbin $(CARGO) test --release -p ikl-core --test 'cuda_*' -- --nocapture; \
+	else \
+	  for t in build/gpu-tests/cuda_*; do echo "== $$t"; IKL_REQUIRE_CUDA=1 IKL_KERNELS=$(CURDIR)/dist/ikl_kernels.fatbin $$t --nocapture || exit 1; done; \
+	fi
+
+gpu-tests: ## build the CUDA test binaries into build/gpu-tests (to run with `make test-gpu` on a machine without cargo)
+	@mkdir -p build/gpu-tests
+	cd native && $(CARGO) test --release -p ikl-core --test 'cuda_*' --no-run --message-format=json 2>/dev/null \
+	  | $(NODE) -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const l of s.split("\n")){if(!l)continue;const m=JSON.parse(l);if(m.executable&&m.target&&m.target.kind.includes("test"))console.log(m.target.name+" "+m.executable)}})' \
+	  | while read name exe; do cp "$$exe" ../build/gpu-tests/$$name; echo "gpu-tests: build/gpu-tests/$$name"; done
 
 test-rust: ## Rust tests only
 	cd native && $(CARGO) test --workspace --exclude ikl-node

@@ -6,7 +6,9 @@ import { Command, CommanderError, Help, Option } from "commander";
 import { ggufDumpCommand } from "./commands/gguf-dump.js";
 import { benchCommand } from "./commands/bench.js";
 import { perplexityCommand } from "./commands/perplexity.js";
+import { quantizeCommand } from "./commands/quantize.js";
 import { runCommand } from "./commands/run.js";
+import { serverCommand } from "./commands/server.js";
 import { sweepBenchCommand } from "./commands/sweep-bench.js";
 import { IklError } from "./engine/errors.js";
 import { nativeAddonPath, systemInfo } from "./engine/index.js";
@@ -17,7 +19,7 @@ declare const IKL_VERSION: string | undefined; // defined by scripts/build-ts.mj
 const VERSION = typeof IKL_VERSION === "string" ? IKL_VERSION : "0.0.0-dev";
 
 /** Every working subcommand; adding one is one line here. */
-const COMMANDS: (() => Command)[] = [runCommand, perplexityCommand, sweepBenchCommand, benchCommand, ggufDumpCommand];
+const COMMANDS: (() => Command)[] = [runCommand, serverCommand, perplexityCommand, sweepBenchCommand, benchCommand, quantizeCommand, ggufDumpCommand];
 
 const EXIT = { ok: 0, runtime: 1, usage: 2, internal: 70, sigint: 130 } as const;
 

@@ -63,7 +63,8 @@ async function runInstance(model: Model, inst: BenchInstance, rand: () => number
     const fa = inst.flashAttn;
     const ctx = await Context.create(model, {
         nCtx: paddedCtx(nCtx, fa), nBatch: Math.min(inst.nBatch, nCtx), nUbatch: Math.min(inst.nUbatch, inst.nBatch), threads, threadsBatch,
-        typeK: inst.typeK, typeV: inst.typeV, flashAttn: fa ? "on" : "off"
+        typeK: inst.typeK, typeV: inst.typeV, flashAttn: fa ? "on" : "off", ser: inst.ser,
+        mla: inst.mlaAttn, attentionMaxBatch: inst.attnMaxBatch, fusedMoe: inst.fmoe, groupedExperts: inst.ger
     });
     const nBatch = Math.min(inst.nBatch, nCtx);
     const scratch = { us: 0 };
@@ -119,7 +120,7 @@ export async function runBench(o: BenchRunOptions): Promise<void> {
         if (model === undefined || inst.model !== loaded) {
             model?.close();
             loaded = inst.model;
-            model = await Model.open(inst.model, { threads: inst.nThreads[0] });
+            model = await Model.open(inst.model, { threads: inst.nThreads[0], runTimeRepack: inst.repack });
             desc = await describe(inst.model, model.meta);
         }
         let samplesNs: number[];

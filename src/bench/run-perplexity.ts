@@ -6,6 +6,7 @@
 // examples/perplexity/perplexity.cpp (perplexity(), kl_divergence()) @ 8337e4cd3.
 import { readFileSync, writeFileSync } from "node:fs";
 import { Context, Model } from "../engine/index.js";
+import type { MoeEngineOptions } from "../options/context.js";
 import { IklError } from "../engine/errors.js";
 import { paddedCtx } from "../engine/generate.js";
 import { sprintf } from "../ui/printf.js";
@@ -23,9 +24,13 @@ export interface PerplexityOptions {
     nChunks: number;
     threads: number | undefined;
     threadsBatch: number | undefined;
+    runTimeRepack?: boolean; // -rtr
+    placement?: Record<string, string>; // tensor name → CUDA device (engine/placement.ts); absent = CPU
     typeK: string;
     typeV: string;
     flashAttn: "on" | "off" | "auto";
+    /** MoE context options (fused MoE, -ser, -ger); absent = the engine defaults. */
+    moe?: MoeEngineOptions;
     kldBase: string | undefined;
     kld: boolean;
     outputType: 0 | 1;
@@ -44,11 +49,12 @@ function cancelledToUndefined(e: unknown): undefined {
 }
 
 async function open(o: PerplexityOptions, nCtx: number, nBatch: number): Promise<{ model: Model; ctx: Context }> {
-    const model = await Model.open(o.model, { threads: o.threads });
+    const model = await Model.open(o.model, { threads: o.threads, runTimeRepack: o.runTimeRepack, placement: o.placement });
     const ctx = await Context.create(model, {
         nCtx: paddedCtx(nCtx, o.flashAttn !== "off"), nBatch, nUbatch: Math.min(o.nUbatch, nBatch), threads: o.threads,
-        threadsBatch: o.threadsBatch, typeK: o.typeK, typeV: o.typeV, flashAttn: o.flashAttn
+        threadsBatch: o.threadsBatch, typeK: o.typeK, typeV: o.typeV, flashAttn: o.flashAttn, ...o.moe
     });
+    o.log(`${ctx.kvSizeLine}\n`);
     return { model, ctx };
 }
 

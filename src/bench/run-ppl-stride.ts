@@ -35,10 +35,10 @@ export async function runStridedPerplexity(o: PerplexityOptions, stride: number)
     o.log(`Will perform strided perplexity calculation -> adjusting context size from ${asked} to ${asked + Math.floor(stride / 2)}\n`);
     const nCtx = paddedCtx(asked + Math.floor(stride / 2), o.flashAttn !== "off");
     if (stride >= nCtx) throw new IklError("IKL_E_INVALID", `--ppl-stride ${stride} must be smaller than the context (${nCtx})`);
-    const model = await Model.open(o.model, { threads: o.threads });
+    const model = await Model.open(o.model, { threads: o.threads, runTimeRepack: o.runTimeRepack, placement: o.placement });
     const ctx = await Context.create(model, {
         nCtx, nBatch, nUbatch: Math.min(o.nUbatch, nBatch), threads: o.threads, threadsBatch: o.threadsBatch,
-        typeK: o.typeK, typeV: o.typeV, flashAttn: o.flashAttn
+        typeK: o.typeK, typeV: o.typeV, flashAttn: o.flashAttn, ...o.moe
     });
     o.log(`${FN}: tokenizing the input ..\n`);
     const tokens = model.tokenize(text, true, false);

@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { basename, extname } from "node:path";
 import { Context, Model, systemInfo } from "../engine/index.js";
+import type { MoeEngineOptions } from "../options/context.js";
 import { IklError } from "../engine/errors.js";
 import { paddedCtx } from "../engine/generate.js";
 import { interrupted, isCancelled } from "../ui/sigint.js";
@@ -25,12 +26,15 @@ export interface SweepOptions {
     warmupBatch: boolean;
     threads: number | undefined; // undefined: the engine's default
     threadsBatch: number | undefined;
+    runTimeRepack?: boolean; // -rtr
     /** What the header prints for n_threads / n_threads_batch. */
     shownThreads: number;
     nGpuLayers: number;
     typeK: string;
     typeV: string;
     flashAttn: "on" | "off" | "auto";
+    /** MoE context options (fused MoE, -ser, -ger); absent = the engine defaults. */
+    moe?: MoeEngineOptions;
     format: "md" | "jsonl";
     /** --sweep-memory: RSS high-water mark and CUDA memory in use since the start, per row. */
     memory: boolean;
@@ -81,11 +85,11 @@ function vramTracker(): () => number | undefined {
 
 export async function runSweep(o: SweepOptions): Promise<SweepPoint[]> {
     const vram = o.memory ? vramTracker() : () => undefined;
-    const model = await Model.open(o.model, { threads: o.threads });
+    const model = await Model.open(o.model, { threads: o.threads, runTimeRepack: o.runTimeRepack });
     const requested = o.nCtx === 0 ? model.meta.nCtxTrain : o.nCtx;
     const ctx = await Context.create(model, {
         nCtx: paddedCtx(requested, o.flashAttn !== "off"), nBatch: Math.min(o.nBatch, requested), nUbatch: o.nUbatch, threads: o.threads,
-        threadsBatch: o.threadsBatch, typeK: o.typeK, typeV: o.typeV, flashAttn: o.flashAttn
+        threadsBatch: o.threadsBatch, typeK: o.typeK, typeV: o.typeV, flashAttn: o.flashAttn, ...o.moe
     });
     const h: SweepHeader = { nKvMax: ctx.nCtx, nBatch: o.nBatch, nUbatch: o.nUbatch, flashAttn: o.flashAttn === "off" ? 0 : 1, nGpuLayers: o.nGpuLayers, nThreads: o.threads ?? o.shownThreads, nThreadsBatch: o.threadsBatch ?? o.threads ?? o.shownThreads };
     const plan = sweepPlan({ nKvMax: ctx.nCtx, nBatch: Math.min(o.nBatch, requested), nUbatch: o.nUbatch, nPredict: o.nPredict, nrep: o.nrep, stride: o.stride, warmup: o.warmup, warmupBatch: o.warmupBatch });

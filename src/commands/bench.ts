@@ -1,7 +1,7 @@
 // `ikl bench`: llama-bench compatible (spec/cli.md §5): every value option takes a comma-separated list (and may
 // be repeated); the cross product runs in the reference's order and the md/csv/json/jsonl report goes to stdout
 // byte-compatible with the reference's (report.ts). t/s comes from Rust compute time; --wall adds end-to-end
-// rates on stderr. Options the engine cannot honour yet (-ngl, -ot, -mla, -amb, -ser, -rtr) are refused.
+// rates on stderr. Options the engine cannot honour in bench yet (-ngl, -ot) are refused.
 // The driver is src/bench/run-bench.ts.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { runBench } from "../bench/run-bench.js";
@@ -9,6 +9,7 @@ import { withSigint } from "../ui/sigint.js";
 import { benchDefaults, type BenchParams } from "../bench/params.js";
 import { systemInfo } from "../engine/index.js";
 import { KV_CACHE_TYPES } from "../options/context.js";
+import { parseSer } from "../options/parsers.js";
 import { refuseUnsupported } from "../options/support.js";
 
 function list<T>(parse: (v: string) => T) {
@@ -23,9 +24,25 @@ function bool(v: string): boolean {
     if (["0", "off", "false"].includes(v)) return false;
     throw new InvalidArgumentError(`'${v}' is not 0 or 1`);
 }
+function mla(v: string): number {
+    const n = int(v);
+    if (n < 0 || n > 3) throw new InvalidArgumentError(`'${v}' is not an MLA mode 0..3`);
+    return n;
+}
 function kvType(v: string): string {
     if (!(KV_CACHE_TYPES as readonly string[]).includes(v)) throw new InvalidArgumentError(`'${v}' is not one of ${KV_CACHE_TYPES.join(", ")}`);
     return v;
+}
+/** -ser "K1,t1,K2,t2,…" (llama-bench's string_split_pairs): a list of smart-expert-reduction settings. */
+function serPairs(value: string, previous: [number, number][] | undefined): [number, number][] {
+    const v = value.split(",");
+    if (v.length % 2 !== 0) throw new InvalidArgumentError(`'${value}' is not a list of Kmin,t pairs`);
+    const out: [number, number][] = [];
+    for (let i = 0; i < v.length; i += 2) {
+        const s = parseSer(`${v[i]},${v[i + 1]}`);
+        out.push([s.kMin, s.threshold]);
+    }
+    return [...(previous ?? []), ...out];
 }
 function pair(value: string, previous: [number, number][] | undefined): [number, number][] {
     const p = value.split(",").map(int);
@@ -41,7 +58,8 @@ export function parseBenchParams(raw: Record<string, unknown>, d: BenchParams): 
         model: get("model", d.model), nPrompt: get("nPrompt", d.nPrompt), nGen: get("nGen", d.nGen), nPg: get("pg", d.nPg), nGp: get("gp", d.nGp),
         nBatch: get("batchSize", d.nBatch), nUbatch: get("ubatchSize", d.nUbatch), typeK: get("cacheTypeK", d.typeK), typeV: get("cacheTypeV", d.typeV),
         nThreads: threads === undefined ? d.nThreads : threads.map((t) => [t, t] as [number, number]), flashAttn: get("flashAttn", d.flashAttn),
-        reps: get("repetitions", d.reps), warmup: get("warmup", d.warmup)
+        reps: get("repetitions", d.reps), warmup: get("warmup", d.warmup), ser: get("smartExpertReduction", d.ser), repack: get("runTimeRepack", d.repack),
+        mlaAttn: get("mlaUse", d.mlaAttn), attnMaxBatch: get("attentionMaxBatch", d.attnMaxBatch), fmoe: get("fusedMoe", d.fmoe), ger: get("groupedExpertRouting", d.ger)
     };
 }
 
@@ -62,14 +80,21 @@ export function benchCommand(): Command {
     add(new Option("--flash-attn <0|1,...>", "flash attention [1]").argParser(list(bool)));
     add(new Option("-r, --repetitions <N>", "measured repetitions per test [5]").argParser(int));
     add(new Option("-w, --warmup <0|1>", "one warm-up run per test [1]").argParser(bool));
+    add(new Option("--mla-use <0..3,...>", "MLA attention mode (deepseek2; 0 for other models) [3]").argParser(list(mla)));
+    add(new Option("--attention-max-batch <MiB,...>", "attention max batch: K·Q intermediate cap in MiB, 0 = none [0]").argParser(list(int)));
+    add(new Option("--fused-moe [0|1]", "fused MoE experts [1]").argParser(bool));
+    add(new Option("--no-fused-moe", "the reference's unfused MoE op sequence"));
+    add(new Option("--grouped-expert-routing [0|1]", "DeepSeek-V3 group-limited expert routing [0]").argParser(bool));
+    add(new Option("--smart-expert-reduction <K,t,...>", "MoE smart expert reduction Kmin,t pairs [-1,0]").argParser(serPairs));
+    add(new Option("--run-time-repack <0|1>", "repack CPU weights into row-interleaved _R4/_R8 layouts at load [0]").argParser(bool));
     add(new Option("--wall", "also report end-to-end (wall-clock) t/s per test on stderr"));
     cmd.addOption(new Option("-o, --output-format <FMT>", "stdout format").choices(["md", "csv", "json", "jsonl"]).default("md").helpGroup("Output:"));
     cmd.addOption(new Option("-q, --quiet", "no logs on stderr").helpGroup("Output:"));
-    for (const [flags, what] of [["--n-gpu-layers <N>", "GPU layers"], ["--override-tensor <R>", "placement"], ["--mla-use <N>", "MLA"], ["--attention-max-batch <N>", "amb"], ["--smart-expert-reduction <K,t>", "SER"], ["--run-time-repack [0|1]", "repack"]] as const) {
+    for (const [flags, what] of [["--n-gpu-layers <N>", "GPU layers"], ["--override-tensor <R>", "placement"]] as const) {
         cmd.addOption(new Option(flags, what));
     }
     return refuseUnsupported(cmd)
-        .addHelpText("after", ["", "Examples:", "  ikl bench -m model.gguf", "  ikl bench -m model.gguf -p 512 -n 128 -t 4,8 -fa 0,1 -r 3", "  ikl bench -m a.gguf -m b.gguf -p 0 -n 0 -pg 512,128 -gp 4096,64 -o jsonl"].join("\n"))
+        .addHelpText("after", ["", "Examples:", "  ikl bench -m model.gguf", "  ikl bench -m model.gguf -p 512 -n 128 -t 4,8 -fa 0,1 -r 3", "  ikl bench -m a.gguf -m b.gguf -p 0 -n 0 -pg 512,128 -gp 4096,64 -o jsonl", "  ikl bench -m ds.gguf -mla 1,3 -fa 0,1 -amb 0,128 -fmoe 1"].join("\n"))
         .action(async (raw: Record<string, unknown>) => {
             const defaults = benchDefaults(systemInfo().threads);
             const quiet = raw["quiet"] === true;

@@ -7,10 +7,11 @@ import { Command, Option } from "commander";
 import { runStridedPerplexity } from "../bench/run-ppl-stride.js";
 import { runPerplexity, type PerplexityOptions } from "../bench/run-perplexity.js";
 import { withSigint } from "../ui/sigint.js";
-import { withContextOptions, parseContextOptions } from "../options/context.js";
+import { withContextOptions, parseContextOptions, moeEngineOptions } from "../options/context.js";
 import { withModelOptions, parseModelOptions } from "../options/model.js";
 import { intInRange } from "../options/parsers.js";
 import { refuseUnsupported } from "../options/support.js";
+import { placementFor } from "../engine/placement-open.js";
 
 export function parsePerplexityOptions(raw: Record<string, unknown>): PerplexityOptions {
     const m = parseModelOptions(raw);
@@ -25,9 +26,11 @@ export function parsePerplexityOptions(raw: Record<string, unknown>): Perplexity
         nChunks: (raw["chunks"] as number | undefined) ?? -1,
         threads: m.threads,
         threadsBatch: m.threadsBatch,
+        runTimeRepack: m.runTimeRepack,
         typeK: c.cacheTypeK,
         typeV: c.cacheTypeV,
         flashAttn: c.flashAttn,
+        moe: moeEngineOptions(c),
         kldBase: raw["klDivergenceBase"] as string | undefined,
         kld: raw["klDivergence"] === true,
         outputType: (raw["pplOutputType"] as 0 | 1 | undefined) ?? 0,
@@ -52,13 +55,16 @@ export function perplexityCommand(): Command {
     withModelOptions(cmd);
     withContextOptions(cmd);
     cmd.setOptionValueWithSource("ctxSize", 512, "default"); // the reference's default chunk length
-    return refuseUnsupported(cmd)
+    return refuseUnsupported(cmd, { offload: true })
         .addHelpText("after", ["", "Examples:", "  ikl perplexity -m model.gguf -f wiki.test.raw", "  ikl perplexity -m f16.gguf -f wiki.test.raw --kl-divergence-base f16.kld",
             "  ikl perplexity -m q4.gguf --kl-divergence-base f16.kld --kl-divergence", "  ikl perplexity -m model.gguf -f wiki.test.raw -c 128 --ppl-stride 64", "", "Writing or reading a base file copies n_ctx/2 rows of logits per chunk out of the engine; plain runs do not."].join("\n"))
         .action(async (raw: Record<string, unknown>) => {
             if (raw["saveAllLogits"] !== undefined && raw["klDivergenceBase"] === undefined) raw["klDivergenceBase"] = raw["saveAllLogits"];
             const stride = raw["pplStride"] as number;
-            if (stride > 0) await runStridedPerplexity(parsePerplexityOptions(raw), stride);
-            else await withSigint((signal) => runPerplexity({ ...parsePerplexityOptions(raw), signal }));
+            const o = parsePerplexityOptions(raw);
+            // -ngl/-ot/… → an explicit device per tensor (engine/placement.ts)
+            o.placement = await placementFor(o.model, parseModelOptions(raw), { ctxSize: o.nCtx, ubatchSize: o.nUbatch, cacheTypeK: o.typeK, cacheTypeV: o.typeV }, (w) => void process.stderr.write(`${w}\n`));
+            if (stride > 0) await runStridedPerplexity(o, stride);
+            else await withSigint((signal) => runPerplexity({ ...o, signal }));
         });
 }

@@ -6,16 +6,19 @@ import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { Context, Model, Sampler } from "../engine/index.js";
 import { IklError, INTERRUPTED_CODE, usageError } from "../engine/errors.js";
-import { formatTimings, modelCard, newTimings, paddedCtx, processEscapes, Session } from "../engine/generate.js";
+import { formatMainTimings, formatTimings, modelCard, newTimings, paddedCtx, processEscapes, Session } from "../engine/generate.js";
 import { chatLoop } from "../engine/chat/loop.js";
-import { withContextOptions, parseContextOptions, type ContextOptions } from "../options/context.js";
+import { withContextOptions, parseContextOptions, moeEngineOptions, type ContextOptions } from "../options/context.js";
 import { withModelOptions, parseModelOptions, type ModelOptions } from "../options/model.js";
 import { intInRange } from "../options/parsers.js";
 import { withSamplingOptions, parseSamplingOptions, type SamplingOptions } from "../options/sampling.js";
 import { refuseUnsupported } from "../options/support.js";
+import { openPlacedModel, type OffloadOptions } from "../engine/placement-open.js";
+import { parseOffloadOptions, withOffloadOptions } from "../options/offload.js";
 
 export interface RunOptions {
     model: ModelOptions;
+    offload: OffloadOptions;
     context: ContextOptions;
     sampling: SamplingOptions;
     prompt: string;
@@ -39,6 +42,7 @@ export function parseRunOptions(raw: Record<string, unknown>): RunOptions {
     } else if (raw["escape"] !== false) prompt = processEscapes(prompt);
     return {
         model: parseModelOptions(raw),
+        offload: parseOffloadOptions(raw),
         context: parseContextOptions(raw),
         sampling: parseSamplingOptions(raw),
         prompt,
@@ -72,17 +76,22 @@ async function withSigint<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T
 
 async function run(o: RunOptions): Promise<void> {
     const timings = newTimings();
-    const model = await Model.open(o.model.model, { useMmap: o.model.mmap, threads: o.model.threads });
+    const open = { useMmap: o.model.mmap, threads: o.model.threads, runTimeRepack: o.model.runTimeRepack };
+    const out = (t: string): void => void process.stdout.write(t);
+    const model = await openPlacedModel(o.model.model, open, o.model, o.context, o.offload, out, (w) => void process.stderr.write(`${w}\n`));
+    if (model === null) return; // --dry-run: placement printed, nothing loaded
     const fa = o.context.flashAttn !== "off";
     const nCtx = paddedCtx(o.context.ctxSize === 0 ? model.meta.nCtxTrain : Math.max(8, o.context.ctxSize), fa);
     const ctx = await Context.create(model, {
         nCtx, nBatch: Math.min(o.context.batchSize, nCtx), nUbatch: o.context.ubatchSize, threads: o.model.threads, threadsBatch: o.model.threadsBatch,
-        typeK: o.context.cacheTypeK, typeV: o.context.cacheTypeV, flashAttn: o.context.flashAttn
+        typeK: o.context.cacheTypeK, typeV: o.context.cacheTypeV, flashAttn: o.context.flashAttn,
+        ...moeEngineOptions(o.context)
     });
     timings.loadMs = performance.now() - timings.startMs;
     process.stderr.write(`${modelCard(model, o.model.model, ctx.nCtx)}\n`);
-    if (!o.model.mmap || o.model.mlock) process.stderr.write("note: --no-mmap/--mlock are accepted; the engine always maps the model read-only\n");
-    if (o.model.threadsBatch !== o.model.threads) process.stderr.write("note: -tb is accepted; batches use the -t thread pool for now\n");
+    process.stderr.write(`${ctx.kvSizeLine}\n`);
+    if ((!o.model.mmap && !o.model.runTimeRepack) || o.model.mlock) process.stderr.write("note: --no-mmap/--mlock are accepted; the engine always maps the model read-only\n");
+    if (o.model.runTimeRepack) process.stderr.write(`run-time repack: ${model.meta.repackedTensors} tensors repacked into row-interleaved layouts\n`);
     const s = o.sampling;
     const sampler = Sampler.create({ temp: s.temp, topK: s.topK, topP: s.topP, minP: s.minP, typicalP: s.typical, repeatPenalty: s.repeatPenalty,
         repeatLastN: s.repeatLastN === -1 ? ctx.nCtx : s.repeatLastN, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty, seed: s.seed });
@@ -100,7 +109,8 @@ async function run(o: RunOptions): Promise<void> {
         if (reason === "context") process.stderr.write(`\n\nrun: context full (n_ctx = ${ctx.nCtx}), stopping; raise --ctx-size to generate more\n`);
         return reason === "interrupted";
     });
-    process.stderr.write(formatTimings(timings));
+    // as llama-cli: the `main:` block at a normal end, the `llama_print_timings:` block on Ctrl-C
+    process.stderr.write(interrupted ? formatTimings(timings) : formatMainTimings(timings));
     if (interrupted) throw new IklError(INTERRUPTED_CODE, "interrupted");
 }
 
@@ -116,9 +126,10 @@ export function runCommand(): Command {
         .addOption(new Option("--chat-template <NAME|JINJA>", "built-in template name or a Jinja template (default: the model's)").helpGroup("Chat:"))
         .addOption(new Option("--chat-template-file <FILE>", "read the Jinja chat template from FILE").helpGroup("Chat:"));
     withModelOptions(cmd);
+    withOffloadOptions(cmd);
     withContextOptions(cmd);
     withSamplingOptions(cmd);
-    return refuseUnsupported(cmd)
+    return refuseUnsupported(cmd, { offload: true })
         .addHelpText("after", ["", "Examples:", '  ikl run -m model.gguf -p "Once upon a time" -n 64 --temp 0', "  ikl run -m model.gguf -cnv -sys \"You are terse.\"", "  ikl run -m model.gguf -f prompt.txt -c 8192 -t 16"].join("\n"))
         .action(async (raw: Record<string, unknown>) => run(parseRunOptions(raw)));
 }

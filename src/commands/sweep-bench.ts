@@ -5,7 +5,7 @@
 import { Command, Option } from "commander";
 import { runSweep, type SweepOptions } from "../bench/run-sweep.js";
 import { systemInfo } from "../engine/index.js";
-import { withContextOptions, parseContextOptions } from "../options/context.js";
+import { withContextOptions, parseContextOptions, moeEngineOptions } from "../options/context.js";
 import { withModelOptions, parseModelOptions } from "../options/model.js";
 import { intInRange } from "../options/parsers.js";
 import { refuseUnsupported } from "../options/support.js";
@@ -26,8 +26,9 @@ export function parseSweepOptions(raw: Record<string, unknown>): SweepOptions {
         stride: (raw["sweepStride"] as number | undefined) ?? 1,
         warmup: raw["warmup"] !== false,
         warmupBatch: raw["warmupBatch"] === true,
-        threads: m.threads, threadsBatch: m.threadsBatch, shownThreads: m.threads ?? systemInfo().threads,
+        threads: m.threads, threadsBatch: m.threadsBatch, runTimeRepack: m.runTimeRepack, shownThreads: m.threads ?? systemInfo().threads,
         nGpuLayers: m.nGpuLayers, typeK: c.cacheTypeK, typeV: c.cacheTypeV, flashAttn: c.flashAttn,
+        moe: moeEngineOptions(c),
         format: (raw["outputFormat"] as "md" | "jsonl" | undefined) ?? "md",
         memory: raw["sweepMemory"] === true,
         plot: raw["plot"] as string | undefined,

@@ -52,10 +52,16 @@ export interface Timings {
     nPrompt: number;
     evalUs: number;
     nEval: number;
+    /** Wall clock (ms) of the first prompt decode, the first and the latest emitted token; tokens emitted. */
+    promptStartMs: number | undefined;
+    firstTokenMs: number;
+    lastTokenMs: number;
+    nDecoded: number;
 }
 
 export function newTimings(): Timings {
-    return { startMs: performance.now(), loadMs: 0, sampleUs: 0, nSample: 0, promptUs: 0, nPrompt: 0, evalUs: 0, nEval: 0 };
+    return { startMs: performance.now(), loadMs: 0, sampleUs: 0, nSample: 0, promptUs: 0, nPrompt: 0, evalUs: 0, nEval: 0,
+        promptStartMs: undefined, firstTokenMs: 0, lastTokenMs: 0, nDecoded: 0 };
 }
 
 /** The reference's `llama_print_timings` block (spec/cli.md §3.2); compute times are measured in Rust. */
@@ -71,6 +77,27 @@ export function formatTimings(t: Timings): string {
         sprintf("llama_print_timings: prompt eval time = %10.2f ms / %5d tokens (%8.2f ms per token, %8.2f tokens per second)", pMs, t.nPrompt, ...rate(pMs, t.nPrompt)),
         sprintf("llama_print_timings:        eval time = %10.2f ms / %5d runs   (%8.2f ms per token, %8.2f tokens per second)", eMs, nE, ...rate(eMs, nE)),
         sprintf("llama_print_timings:       total time = %10.2f ms / %5d tokens", performance.now() - t.startMs, t.nPrompt + t.nEval),
+        ""
+    ].join("\n");
+}
+
+/**
+ * The block llama-cli prints when generation ends normally (ik examples/main/main.cpp): prompt eval = wall time
+ * from the first prompt decode to the first emitted token, eval = first to latest emitted token over the tokens
+ * emitted; nothing when no token was emitted. (`formatTimings` is the Ctrl-C block.)
+ */
+export function formatMainTimings(t: Timings): string {
+    if (t.nDecoded === 0) return "";
+    const pMs = t.promptStartMs === undefined ? 0 : t.firstTokenMs - t.promptStartMs;
+    const eMs = Math.max(1e-3, t.lastTokenMs - t.firstTokenMs);
+    const pPer = t.nPrompt > 0 ? pMs / t.nPrompt : 0;
+    const pRate = pMs > 0 && t.nPrompt > 0 ? (1e3 / pMs) * t.nPrompt : 0;
+    return [
+        "",
+        sprintf("main: prompt eval time = %10.2f ms / %5d tokens (%8.2f ms per token, %8.2f tokens per second)", pMs, t.nPrompt, pPer, pRate),
+        sprintf("main:        eval time = %10.2f ms / %5d tokens (%8.2f ms per token, %8.2f tokens per second)", eMs, t.nDecoded, eMs / t.nDecoded,
+            (1e3 / eMs) * t.nDecoded),
+        sprintf("main:       total time = %10.2f ms / %5d tokens", pMs + eMs, t.nPrompt + t.nDecoded),
         ""
     ].join("\n");
 }
@@ -103,6 +130,7 @@ export class Session {
      * chunks of nBatch) and samples the next token. Returns undefined when interrupted.
      */
     async feed(tokens: Uint32Array, sampler: Sampler, signal: AbortSignal): Promise<number | undefined> {
+        this.timings.promptStartMs ??= performance.now();
         let keep = 0;
         while (keep < this.evaluated.length && keep < tokens.length - 1 && this.evaluated[keep] === tokens[keep]) keep++;
         if (keep < this.evaluated.length) this.ctx.kvRemove(0, keep, -1);
@@ -151,6 +179,9 @@ export class Session {
             }
             out.push(tok);
             write(utf8.push(this.model.tokenToPiece(tok)));
+            const now = performance.now();
+            if (this.timings.nDecoded++ === 0) this.timings.firstTokenMs = now;
+            this.timings.lastTokenMs = now;
             if (nPredict >= 0 && out.length >= nPredict) {
                 reason = "length";
                 break;

@@ -87,6 +87,11 @@ export class Context {
         return this.native.nCtx;
     }
 
+    /** The reference's KV cache line, `llama_init_from_model: KV self size  = … MiB, …`. */
+    get kvSizeLine(): string {
+        return this.native.kvSizeLine;
+    }
+
     /** Runs native calls one after another, so callers never see IKL_E_BUSY from this wrapper. */
     private queue<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
         const run = async (): Promise<T> => {

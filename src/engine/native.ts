@@ -36,7 +36,7 @@ export interface SystemInfo {
     cpuTier: string; // "avx2" | "avx512" | "scalar" | "neon"
     cpuFeatures: string[];
     threads: number;
-    cuda: { available: boolean; reason?: string; devices: CudaDevice[] };
+    cuda: { available: boolean; reason?: string; devices: CudaDevice[]; kernels: string[] }; // kernels: types with a CUDA matmul
 }
 
 /** u64/i64 outside ±2^53 arrive as decimal strings; non-UTF-8 strings arrive lossily decoded. */
@@ -109,11 +109,16 @@ export interface ModelMeta {
     eog: number[]; // every end-of-generation token id
     addBos: boolean;
     vocabType: string; // "spm" | "bpe"
+    repackedTensors: number; // -rtr: 2-D weights repacked into a row-interleaved type at load
+    /** What the placement put on GPUs: weight bytes per CUDA device index, tensors kept on the CPU and why. */
+    offload: { bytesPerDevice: number[]; keptOnCpu: { tensor: string; reason: string }[] };
 }
 
 export interface OpenOptions {
     useMmap?: boolean; // accepted; the engine always maps the file today
     threads?: number;
+    runTimeRepack?: boolean; // -rtr: repack CPU weights into their row-interleaved form at load
+    placement?: Record<string, string>; // tensor name → "CPU" | "CUDA<n>" (engine/placement.ts); absent = CPU
 }
 
 /** A loaded model. Methods on a closed model throw IKL_E_INVALID. */
@@ -136,6 +141,11 @@ export interface ContextOptions {
     typeK?: string; // ggml type name; unsupported → IKL_E_UNSUPPORTED naming it
     typeV?: string;
     flashAttn?: "on" | "off" | "auto";
+    fusedMoe?: boolean; // default true; false = the reference's unfused MoE op sequence
+    ser?: [number, number]; // smart expert reduction [Kmin, t]; [-1, 0] = off
+    groupedExperts?: boolean; // -ger: DeepSeek-V3 group-limited expert routing (default false)
+    mla?: number; // -mla 0..3 (default 0 here; the CLI passes 3, the reference's default); 0 for non-MLA models
+    attentionMaxBatch?: number; // -amb MiB (default 256; 0 = no cap); never changes results
 }
 
 export interface DecodeBatch {
@@ -166,10 +176,20 @@ export interface NativeContext {
     readonly nCtx: number;
     readonly nBatch: number;
     readonly nUbatch: number;
+    readonly mla: number; // MLA mode in force
+    readonly kvBytesPerToken: number; // KV cache bytes per token, all layers (spec/models.md §4.7)
+    readonly kvTotalBytes: number;
+    readonly kvSizeLine: string; // the reference's "llama_init_from_model: KV self size  = … MiB, …" line
     decode(batch: DecodeBatch, sampler?: NativeSampler | null): Promise<DecodeResult>;
     score(batch: ScoreBatch, targets: Int32Array): Promise<Float64Array>;
     kvRemove(seq: number, p0: number, p1: number): boolean;
     kvClear(): void;
+    /** Cache rows and positions of one sequence behind a layout header (model fingerprint, MLA mode, types). */
+    seqStateSave(seq: number): Buffer;
+    /** Replace the sequence by a saved state; returns the cells restored. Another model/layout → IKL_E_INVALID. */
+    seqStateLoad(seq: number, state: Buffer): number;
+    /** Positions in [p0, p1) (p1 < 0: to the end) += delta, cached RoPE part of K re-rotated; returns cells shifted. */
+    kvShift(seq: number, p0: number, p1: number, delta: number): number;
     abort(): void;
 }
 
@@ -192,6 +212,46 @@ export interface NativeSampler {
 }
 
 /** Every export of dist/ikl.node; test/native/contract.test.ts checks the loaded addon against this list. */
+export interface ImatrixInfo {
+    format: "dat" | "gguf";
+    entries: { name: string; nValues: number }[]; // file order
+    chunks: number; // calibration chunks (0 when the file does not say)
+    dataset: string | null;
+}
+
+export interface QuantizeParams {
+    src: string;
+    dst: string;
+    types: string[]; // ggml name of every source tensor's output type, in source order
+    threads: number;
+    ftype: number; // general.file_type to record
+    imatrixPath?: string;
+    imatrixUse?: { tensor: string; entry: string }[];
+    kv?: { key: string; str?: string; int?: number }[]; // metadata written after the copy (int = i32)
+}
+
+export interface QuantizeSummary {
+    nTensors: number;
+    nConverted: number;
+    srcBytes: number;
+    dstBytes: number;
+    ftype: number;
+    seconds: number;
+}
+
+export interface QuantizeProgress {
+    tensors: number; // tensors written
+    elements: number; // source elements processed
+    outBytes: number;
+}
+
+export interface NativeQuantizeJob {
+    /** Rejects IKL_E_CANCELLED after abort() (no output file), IKL_E_UNSUPPORTED for a type without quantizer. */
+    run(params: QuantizeParams): Promise<QuantizeSummary>;
+    progress(): QuantizeProgress;
+    abort(): void;
+}
+
 export const NATIVE_EXPORTS = [
     "abiVersion",
     "systemInfo",
@@ -201,7 +261,10 @@ export const NATIVE_EXPORTS = [
     "fixtureNames",
     "Model",
     "Context",
-    "Sampler"
+    "Sampler",
+    "readImatrix",
+    "quantizerTypes",
+    "QuantizeJob"
 ] as const;
 
 export interface NativeAddon {
@@ -218,6 +281,11 @@ export interface NativeAddon {
     Context: { create(model: NativeModel, opts?: ContextOptions): Promise<NativeContext> };
     /** Bad values → throws IKL_E_INVALID. */
     Sampler: { create(opts?: SamplerOptions): NativeSampler };
+    /** Entry names and sizes of an importance-matrix file (legacy .dat or GGUF); rejects IKL_E_INVALID / IKL_E_IO. */
+    readImatrix(path: string): Promise<ImatrixInfo>;
+    /** ggml names of the types this build can quantize to. */
+    quantizerTypes(): string[];
+    QuantizeJob: new () => NativeQuantizeJob;
 }
 
 let cached: NativeAddon | undefined;

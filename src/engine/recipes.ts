@@ -88,6 +88,11 @@ const NEEDS_IMATRIX_FTYPE = ["IQ2_XS", "IQ2_XXS", "IQ2_S", "IQ2_XXS_R4", "Q2_K_S
 const VERY_LOW_BPW = new Set(["iq2_xxs", "iq2_xxs_r4", "iq2_xs", "iq2_xs_r4", "iq2_s", "iq2_s_r4", "iq1_s", "iq1_s_r4", "iq1_m",
     "iq1_m_r4", "iq1_kt", "iq2_kt"]);
 
+/** True when llama_model_quantize_internal refuses `type` without importance data for the tensor (recipe `ftype`). */
+export function needsImatrixType(type: string, ftype: string): boolean {
+    return VERY_LOW_BPW.has(type) || (type === "q2_K" && ftype === "Q2_K_S");
+}
+
 function nDims(shape: number[]): number {
     for (let i = shape.length - 1; i >= 1; i--) if (shape[i] !== 1) return i + 1;
     return 1;

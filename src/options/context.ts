@@ -1,5 +1,5 @@
-// Context, attention, MLA and MoE options (-c, -b, -ub, -ctk, -ctv, -fa, -mla, -amb, -fmoe/-no-fmoe, -ser, -mqkv,
-// -muge), declared once and attached with withContextOptions(cmd). Defaults are ik_llama.cpp's at 8337e4cd
+// Context, attention, MLA and MoE options (-c, -b, -ub, -ctk, -ctv, -fa, -mla, -amb, -fmoe/-no-fmoe, -ser, -ger,
+// -mqkv, -muge), declared once and attached with withContextOptions(cmd). Defaults are ik_llama.cpp's at 8337e4cd
 // (spec/cli.md §2.1, §2.3, §2.4): FA on, MLA 3, fused MoE on, amb 256 MiB. Arch-specific checks (e.g. -mla on a
 // non-MLA model) need the model's hparams and happen in the engine, not here.
 import { Command, Option } from "commander";
@@ -20,6 +20,7 @@ export interface ContextOptions {
     attentionMaxBatch: number; // MiB; 0 = no cap
     fusedMoe: boolean;
     ser: SerParams;
+    groupedExperts: boolean;
     mergeQkv: boolean;
     mergeUpGateExperts: boolean;
 }
@@ -38,14 +39,21 @@ export function withContextOptions(cmd: Command): Command {
     return attachGroup(cmd, "Attention, MLA and MoE:", [
         new Option("--flash-attn [on|off|auto]", "flash attention; bare flag = on").argParser(parseTriState).default("on"),
         new Option("--no-flash-attn", "disable flash attention"),
-        // ik_llama.cpp defaults to 3; the engine implements mode 0 (standard attention) so far, so that is the default.
-        new Option("--mla-use <0-3>", "MLA mode for DeepSeek2 models: 0 = standard attention (modes 1-3 not implemented yet)")
+        // ik_llama.cpp 8337e4cd defaults to 3 (common.h mla_attn = 3); ignored (0) for non-MLA models, as there.
+        new Option(
+            "--mla-use <0-3>",
+            "DeepSeek2 attention: 0 = standard K/V cache, 1 = latent cache (+ V^T without FA), 2 = latent cache, 3 = latent cache, best path per batch"
+        )
             .argParser(intInRange(0, 3))
-            .default(0),
-        new Option("--attention-max-batch <MiB>", "cap on attention intermediates; 0 = no cap").argParser(intInRange(0, 1 << 20)).default(256),
-        new Option("--fused-moe", "fused MoE up/gate op (default; accepted for old command lines)"),
-        new Option("--no-fused-moe", "disable the fused MoE up/gate op"),
-        new Option("--smart-expert-reduction <Kmin,t>", "smart expert reduction; -1,0 = off").argParser(parseSer),
+            .default(3),
+        new Option("--attention-max-batch <MiB>", "cap on MLA attention intermediates (1-127 are raised to 128); 0 = no cap; results do not change")
+            .argParser(intInRange(0, 1 << 20))
+            .default(256),
+        new Option("--fused-moe", "fused MoE experts: gate, up, SiLU and down in one pass per expert (default)"),
+        new Option("--no-fused-moe", "unfused MoE experts: the reference's op sequence (same results)"),
+        new Option("--smart-expert-reduction <Kmin,t>", "MoE: keep the Kmin best experts, drop later ones scoring below t x the best; -1,0 = off")
+            .argParser(parseSer),
+        new Option("--grouped-expert-routing", "MoE: DeepSeek-V3 group-limited routing (expert_group_count/expert_group_used_count)"),
         new Option("--merge-qkv", "merge Q/K/V weights at load"),
         new Option("--merge-up-gate-experts", "merge ffn_up_exps/ffn_gate_exps at load (disables mmap)")
     ]);
@@ -68,10 +76,35 @@ export function parseContextOptions(raw: Record<string, unknown>): ContextOption
         cacheTypeV: (raw["cacheTypeV"] as KvCacheType | undefined) ?? "f16",
         flashAttn: flashAttn(raw["flashAttn"]),
         mlaUse: (raw["mlaUse"] as number | undefined) ?? 3,
-        attentionMaxBatch: (raw["attentionMaxBatch"] as number | undefined) ?? 256,
+        attentionMaxBatch: amb((raw["attentionMaxBatch"] as number | undefined) ?? 256),
         fusedMoe: raw["fusedMoe"] !== false,
         ser: (raw["smartExpertReduction"] as SerParams | undefined) ?? { kMin: -1, threshold: 0 },
+        groupedExperts: raw["groupedExpertRouting"] === true,
         mergeQkv: raw["mergeQkv"] === true,
         mergeUpGateExperts: raw["mergeUpGateExperts"] === true
     };
+}
+
+/** As the reference's CLI: -amb 1..127 becomes 128 (common.cpp), 0 stays "no cap". */
+function amb(v: number): number {
+    return v > 0 && v < 128 ? 128 : v;
+}
+
+/** MoE and MLA context options as the engine takes them. */
+export interface MoeEngineOptions {
+    fusedMoe: boolean;
+    ser: [number, number];
+    groupedExperts: boolean;
+    mla?: number;
+    attentionMaxBatch?: number;
+}
+
+/** The engine's MoE (fused MoE, -ser, -ger) and MLA (-mla, -amb) context options from parsed ContextOptions. */
+export function moeEngineOptions(
+    c: Pick<ContextOptions, "fusedMoe" | "ser" | "groupedExperts"> & Partial<Pick<ContextOptions, "mlaUse" | "attentionMaxBatch">>
+): MoeEngineOptions {
+    const o: MoeEngineOptions = { fusedMoe: c.fusedMoe, ser: [c.ser.kMin, c.ser.threshold], groupedExperts: c.groupedExperts };
+    if (c.mlaUse !== undefined) o.mla = c.mlaUse;
+    if (c.attentionMaxBatch !== undefined) o.attentionMaxBatch = c.attentionMaxBatch;
+    return o;
 }

@@ -35,6 +35,7 @@ export const LEGACY_ALIASES: readonly LegacyAlias[] = [
     { short: "-fmoe", long: "--fused-moe", kind: "tristate" },
     { short: "-no-fmoe", long: "--no-fused-moe", kind: "flag" },
     { short: "-ser", long: "--smart-expert-reduction", kind: "value" },
+    { short: "-ger", long: "--grouped-expert-routing", kind: "flag" },
     { short: "-mqkv", long: "--merge-qkv", kind: "flag" },
     { short: "-muge", long: "--merge-up-gate-experts", kind: "flag" },
     { short: "-np", long: "--parallel", kind: "value" },

@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { IklError } from "../engine/errors.js";
 
-const NO_CUDA = "needs the CUDA backend, which this build does not have yet (CPU only)";
+const NO_CUDA = "is not wired into this command yet (it works with `ikl run`)";
 
 /** Option attribute name → why it is refused. */
 export const NOT_YET: Readonly<Record<string, string>> = {
@@ -16,27 +16,28 @@ export const NOT_YET: Readonly<Record<string, string>> = {
     mainGpu: `-mg/--main-gpu ${NO_CUDA}`,
     cpuMoe: `--cpu-moe ${NO_CUDA}`,
     nCpuMoe: `--n-cpu-moe ${NO_CUDA}`,
-    kvOffload: `-nkvo/--no-kv-offload ${NO_CUDA}`,
-    runTimeRepack: "-rtr/--run-time-repack (row-interleaved repacking at load) is not implemented yet",
-    mlaUse: "-mla 1-3 (absorbed MLA attention) is not implemented yet; DeepSeek2 models run with standard attention (-mla 0)",
-    attentionMaxBatch: "-amb/--attention-max-batch is not implemented yet",
-    smartExpertReduction: "-ser/--smart-expert-reduction is not implemented yet",
+    kvOffload: "-nkvo/--no-kv-offload is not implemented yet (this build keeps the KV cache and attention on the CPU anyway)",
     mergeQkv: "-mqkv/--merge-qkv is not implemented yet",
     mergeUpGateExperts: "-muge/--merge-up-gate-experts is not implemented yet"
 };
 
 /** Values of a refused option that the engine does support (the option is then accepted and shown). */
-const SUPPORTED_VALUES: Readonly<Record<string, (v: unknown) => boolean>> = {
-    mlaUse: (v) => v === 0
-};
+const SUPPORTED_VALUES: Readonly<Record<string, (v: unknown) => boolean>> = {};
 
-/** Hide the not-yet-supported options of `cmd` from its help and refuse them when the user sets them. */
-export function refuseUnsupported(cmd: Command): Command {
-    for (const o of cmd.options) if (o.attributeName() in NOT_YET && !(o.attributeName() in SUPPORTED_VALUES)) o.hideHelp();
+/** GPU-offload options that work where a command loads its model through engine/placement-open.ts. */
+const OFFLOAD_KEYS: ReadonlySet<string> = new Set(["nGpuLayers", "overrideTensor", "device", "tensorSplit", "splitMode", "mainGpu", "cpuMoe", "nCpuMoe"]);
+
+/**
+ * Hide the not-yet-supported options of `cmd` from its help and refuse them when the user sets them.
+ * `offload: true` for commands that place their model with engine/placement-open.ts (the offload flags work there).
+ */
+export function refuseUnsupported(cmd: Command, opts: { offload?: boolean } = {}): Command {
+    const refused = (key: string): string | undefined => (opts.offload === true && OFFLOAD_KEYS.has(key) ? undefined : NOT_YET[key]);
+    for (const o of cmd.options) if (refused(o.attributeName()) !== undefined && !(o.attributeName() in SUPPORTED_VALUES)) o.hideHelp();
     cmd.hook("preAction", (_root, action) => {
         for (const o of action.options) {
             const key = o.attributeName();
-            const why = NOT_YET[key];
+            const why = refused(key);
             const source = action.getOptionValueSource(key);
             if (why !== undefined && (source === "cli" || source === "env") && SUPPORTED_VALUES[key]?.(action.getOptionValue(key)) !== true) {
                 throw new IklError("IKL_E_UNSUPPORTED", `${why}; remove it from the command line`);

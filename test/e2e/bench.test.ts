@@ -54,7 +54,7 @@ describe("ikl bench", () => {
     it("writes the csv header and refuses engine features it lacks", () => {
         const r = ikl(["bench", "-m", model, "-p", "8", "-n", "0", "-r", "1", "-t", "1", "-o", "csv"]);
         expect(r.stdout.split("\n")[0]).toMatch(/^build_commit,build_number,cuda,.*,avg_ns,stddev_ns,avg_ts,stddev_ts,test$/);
-        expect(ikl(["bench", "-m", model, "-ngl", "99"]).stderr).toMatch(/-ngl\/--n-gpu-layers needs the CUDA backend/);
+        expect(ikl(["bench", "-m", model, "-ngl", "99"]).stderr).toMatch(/-ngl\/--n-gpu-layers is not wired into this command yet/);
     }, 60_000);
 
     it("Ctrl-C stops the running test, prints the tests completed so far and exits 130", async () => {
@@ -74,5 +74,16 @@ describe("ikl bench", () => {
         const rows = out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
         expect(rows).toHaveLength(1);
         expect(rows[0]!["n_prompt"]).toBe(16);
+    }, 120_000);
+
+    it("sweeps -mla, -amb and -fmoe on deepseek2 and shows them as the reference's columns", async () => {
+        const ds = await fixtureModel("ds-tiny");
+        const r = ikl(["bench", "-m", ds, "-p", "16", "-n", "0", "-r", "1", "-t", "2", "-mla", "1,3", "-amb", "0,128", "-fmoe", "0"]);
+        expect(r.code, r.stderr).toBe(0);
+        const lines = r.stdout.split("\n");
+        expect(lines[0]).toMatch(/\| threads \| mla \| +amb \| fmoe \| +test \|/);
+        const rows = lines.slice(2).filter((l) => l.startsWith("| deepseek2"));
+        expect(rows.map((l) => l.split("|").slice(6, 9).map((c) => c.trim()).join(" "))).toEqual(["1 0 0", "1 128 0", "3 0 0", "3 128 0"]);
+        expect(ikl(["bench", "-m", ds, "-mla", "4"]).code).toBe(2);
     }, 120_000);
 });

@@ -77,6 +77,6 @@ describe("ikl perplexity", () => {
         const r = ikl(["perplexity", "-m", model, "-f", TEXT, "-c", "512", "-t", "2"]);
         expect(r.code).toBe(1);
         expect(r.stderr).toMatch(/you need at least 1024 tokens/);
-        expect(ikl(["perplexity", "-m", model, "-f", TEXT, "-ngl", "99"]).stderr).toMatch(/-ngl\/--n-gpu-layers needs the CUDA backend/);
+        expect(ikl(["perplexity", "-m", model, "-f", TEXT, "-ngl", "99"]).stderr).toMatch(/-ngl 99 places tensors on CUDA, but CUDA is not available/);
     }, 60_000);
 });

@@ -18,7 +18,7 @@ function parse(...argv: string[]): Record<string, unknown> {
 describe("option groups", () => {
     it("applies ik defaults", () => {
         const ctx = parseContextOptions(parse());
-        expect(ctx).toMatchObject({ ctxSize: 0, batchSize: 2048, ubatchSize: 512, flashAttn: "on", mlaUse: 0, attentionMaxBatch: 256, fusedMoe: true });
+        expect(ctx).toMatchObject({ ctxSize: 0, batchSize: 2048, ubatchSize: 512, flashAttn: "on", mlaUse: 3, attentionMaxBatch: 256, fusedMoe: true });
         expect(parseSamplingOptions(parse())).toMatchObject({ temp: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: -1 });
     });
     it("parses a typical DeepSeek command line", () => {

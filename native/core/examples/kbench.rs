@@ -13,7 +13,32 @@ use ikl_core::cpu::tier::{tier, Tier};
 use ikl_core::quant::formats::lookup;
 use ikl_core::quant::QType;
 
-const DEFAULT_TYPES: &[&str] = &["q8_0", "q4_0", "iq4_nl", "q4_K", "q5_K", "q6_K", "q3_K", "q2_K", "iq4_xs", "f16", "bf16", "f32"];
+const DEFAULT_TYPES: &[&str] = &[
+    "q8_0",
+    "q4_0",
+    "iq4_nl",
+    "q4_K",
+    "q5_K",
+    "q6_K",
+    "q3_K",
+    "q2_K",
+    "iq4_xs",
+    "f16",
+    "bf16",
+    "f32",
+    "iq4_k",
+    "iq4_ks",
+    "iq2_k",
+    "iq3_k",
+    "iq5_k",
+    "iq6_k",
+    "iq5_ks",
+    "iq2_ks",
+    "iq3_ks",
+    "iq4_k_r4",
+    "iq4_ks_r4",
+    "iq4_xs_r8",
+];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -5,9 +5,11 @@
 
 pub mod context;
 pub mod cpu;
+pub mod cuda;
 pub mod error;
 pub mod fixtures;
 pub mod gguf;
+pub mod imatrix;
 pub mod kv;
 pub mod model;
 pub mod quant;

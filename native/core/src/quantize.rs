@@ -6,9 +6,11 @@
 //!
 //! Mirrors ik_llama.cpp @ 8337e4cd `src/llama-quantize.cpp` `llama_model_quantize_internal` for the mechanism
 //! (metadata copied, `general.file_type` and `general.quantization_version` set, tensors in source order).
-//! Not here: the ftype → per-tensor type rules, imatrix file parsing, split output, `--dry-run`.
+//! Not here: the ftype → per-tensor type rules and `--dry-run` (src/engine/recipes.ts), imatrix file parsing
+//! (imatrix.rs), split output.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::cpu::pool::{SyncPtr, ThreadPool};
@@ -67,6 +69,7 @@ pub fn ftype_of(q: QType) -> u32 {
 
 /// Quantize `src` into `dst`: tensor `t` gets type `plan(t)` (its own type = copied unchanged). `imatrix`
 /// maps tensor names to per-column importances (`ne0` values, or `ne0 × ne2` for stacked experts).
+/// `general.file_type` is derived from the dominant new type (the user-facing command passes its recipe id).
 pub fn quantize_model(
     src: &str,
     dst: &str,
@@ -74,49 +77,124 @@ pub fn quantize_model(
     threads: usize,
     imatrix: Option<&HashMap<String, Vec<f32>>>,
 ) -> Result<Summary> {
-    let t0 = Instant::now();
     let g = GgufModel::open(src)?;
     let types: Vec<QType> = g.tensors.iter().map(plan).collect();
+    let mut by_type: HashMap<QType, u64> = HashMap::new();
+    for (t, &q) in g.tensors.iter().zip(&types) {
+        if q != t.qtype {
+            *by_type.entry(q).or_default() += t.n_elements();
+        }
+    }
+    let ftype = match by_type.into_iter().max_by_key(|&(q, n)| (n, q)) {
+        Some((q, _)) => ftype_of(q),
+        None => g.get("general.file_type").and_then(|v| v.as_i64()).unwrap_or(1024) as u32,
+    };
+    let empty = HashMap::new();
+    let job = Job { src, dst, types: &types, threads, ftype, kv: &[], imatrix: imatrix.unwrap_or(&empty), progress: None, cancel: None };
+    run(&job)
+}
+
+/// Live counters of a running job, read by another thread (the N-API progress poll).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Tensors written.
+    pub tensors: AtomicUsize,
+    /// Source elements processed (copied or converted), for a smooth bar inside large tensors.
+    pub elements: AtomicU64,
+    /// Bytes written to the output (tensor data).
+    pub out_bytes: AtomicU64,
+}
+
+/// One file → file job: the plan is explicit (TypeScript decides every type, STYLE §2 rule 6).
+pub struct Job<'a> {
+    pub src: &'a str,
+    pub dst: &'a str,
+    /// New type of each source tensor, in source order (its own type = copied unchanged).
+    pub types: &'a [QType],
+    pub threads: usize,
+    /// `general.file_type` to record (the recipe's llama_ftype id).
+    pub ftype: u32,
+    /// Metadata set after the copy, before `general.file_type` (e.g. `quantize.imatrix.*`).
+    pub kv: &'a [(String, Value)],
+    /// Tensor name → importances (`ne0`, or `ne0 × ne2` for stacked experts).
+    pub imatrix: &'a HashMap<String, Vec<f32>>,
+    pub progress: Option<&'a Progress>,
+    /// Checked between row chunks; when set the job stops with `Error::Cancelled` and leaves no output.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+/// Run `job`: metadata copied (minus `split.*`) as llama_model_quantize_internal does, tensors in source
+/// order, written through a temporary file renamed when complete.
+pub fn run(job: &Job) -> Result<Summary> {
+    let t0 = Instant::now();
+    let g = GgufModel::open(job.src)?;
+    if job.types.len() != g.tensors.len() {
+        return Err(Error::Invalid {
+            what: format!("plan has {} entries for {} tensors of {}", job.types.len(), g.tensors.len(), job.src),
+        });
+    }
     let mut w = GgufWriter::new();
     for (k, v) in &g.header().kv {
         if !k.starts_with("split.") {
             w.set(k, v.clone());
         }
     }
-    let mut by_type: HashMap<QType, u64> = HashMap::new();
-    for (t, &q) in g.tensors.iter().zip(&types) {
+    w.set("general.quantization_version", Value::U32(2));
+    for (k, v) in job.kv {
+        w.set(k, v.clone());
+    }
+    w.set("general.file_type", Value::U32(job.ftype));
+    for (t, &q) in g.tensors.iter().zip(job.types) {
         if q != t.qtype {
             check_target(t, q)?;
-            *by_type.entry(q).or_default() += t.n_elements();
+            if let Some(im) = job.imatrix.get(&t.name) {
+                check_imatrix(t, im)?;
+            }
         }
         w.add_tensor(WriteTensor { n_dims: Some(t.n_dims), ..WriteTensor::new(&t.name, q, &t.ne) });
     }
-    let ftype = match by_type.into_iter().max_by_key(|&(q, n)| (n, q)) {
-        Some((q, _)) => ftype_of(q),
-        None => g.get("general.file_type").and_then(|v| v.as_i64()).unwrap_or(1024) as u32,
-    };
-    w.set("general.file_type", Value::U32(ftype));
-    w.set("general.quantization_version", Value::U32(2));
-    let pool = ThreadPool::new(threads);
-    let mut sum = Summary { n_tensors: g.tensors.len(), ftype, ..Summary::default() };
+    let pool = ThreadPool::new(job.threads.max(1));
+    let mut sum = Summary { n_tensors: g.tensors.len(), ftype: job.ftype, ..Summary::default() };
     let mut buf: Vec<u8> = Vec::new();
-    w.write_file(dst, |i, out| {
-        let (t, q) = (&g.tensors[i], types[i]);
+    let cancelled = || job.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+    w.write_file(job.dst, |i, out| {
+        let (t, q) = (&g.tensors[i], job.types[i]);
         let data = g.tensor_data(t);
         sum.src_bytes += data.len() as u64;
         let bytes = if q == t.qtype {
+            if let Some(p) = job.progress {
+                p.elements.fetch_add(t.n_elements(), Ordering::Relaxed);
+            }
             data
         } else {
             sum.n_converted += 1;
-            let im = imatrix.and_then(|m| m.get(&t.name)).map(|v| v.as_slice());
-            convert(&pool, t, data, q, im, &mut buf)?;
+            let im = job.imatrix.get(&t.name).map(|v| v.as_slice());
+            convert(&pool, t, data, q, im, &mut buf, job)?;
             &buf[..]
         };
+        if cancelled() {
+            return Err(Error::Cancelled);
+        }
         sum.dst_bytes += bytes.len() as u64;
-        out.write_all(bytes).map_err(|e| Error::io(dst, e))
+        out.write_all(bytes).map_err(|e| Error::io(job.dst, e))?;
+        if let Some(p) = job.progress {
+            p.tensors.fetch_add(1, Ordering::Relaxed);
+            p.out_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
     })?;
     sum.seconds = t0.elapsed().as_secs_f64();
     Ok(sum)
+}
+
+fn check_imatrix(t: &TensorInfo, im: &[f32]) -> Result<()> {
+    let ne0 = t.ne[0] as usize;
+    if im.len() != ne0 && im.len() != ne0 * t.ne[2] as usize {
+        return Err(Error::Invalid {
+            what: format!("imatrix size {} is different from tensor size {} for {}", im.len(), ne0 * t.ne[2] as usize, t.name),
+        });
+    }
+    Ok(())
 }
 
 /// Reject a plan entry the formats cannot produce, before anything is written.
@@ -133,7 +211,7 @@ fn check_target(t: &TensorInfo, q: QType) -> Result<()> {
 }
 
 /// Dequantize `data` (tensor `t`) and re-encode it as `q` into `buf`, in parallel over row chunks.
-fn convert(pool: &ThreadPool, t: &TensorInfo, data: &[u8], q: QType, imatrix: Option<&[f32]>, buf: &mut Vec<u8>) -> Result<()> {
+fn convert(pool: &ThreadPool, t: &TensorInfo, data: &[u8], q: QType, imatrix: Option<&[f32]>, buf: &mut Vec<u8>, job: &Job) -> Result<()> {
     let ne0 = t.ne[0] as usize;
     let n_rows = (t.ne[1] * t.ne[2] * t.ne[3]) as usize;
     let rows_per_mat = t.ne[1] as usize;
@@ -144,17 +222,16 @@ fn convert(pool: &ThreadPool, t: &TensorInfo, data: &[u8], q: QType, imatrix: Op
     let (Some(srb), Some(drb)) = (srb, drb) else { return check_target(t, q) };
     let (srb, drb) = (srb as usize, drb as usize);
     if let Some(im) = imatrix {
-        if im.len() != ne0 && im.len() != ne0 * t.ne[2] as usize {
-            return Err(Error::Invalid {
-                what: format!("imatrix for {}: {} values, expected {ne0} or {}", t.name, im.len(), ne0 * t.ne[2] as usize),
-            });
-        }
+        check_imatrix(t, im)?;
     }
     buf.clear();
     buf.resize(n_rows * drb, 0);
     let step = ROWS_PER_TASK.max(q.traits().interleave).max(t.qtype.traits().interleave);
     let dst = SyncPtr::new(&mut buf[..]);
     pool.run(n_rows.div_ceil(step), |task| {
+        if job.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return;
+        }
         let r0 = task * step;
         let r1 = (r0 + step).min(n_rows);
         // One f32 buffer per task (not the forward pass: quantization allocates freely).
@@ -170,6 +247,9 @@ fn convert(pool: &ThreadPool, t: &TensorInfo, data: &[u8], q: QType, imatrix: Op
             let im = imatrix.map(|v| if v.len() == ne0 { v } else { &v[mat * ne0..(mat + 1) * ne0] });
             quant(&f[(r - r0) * ne0..(end - r0) * ne0], &mut out[(r - r0) * drb..(end - r0) * drb], ne0, im);
             r = end;
+        }
+        if let Some(p) = job.progress {
+            p.elements.fetch_add(((r1 - r0) * ne0) as u64, Ordering::Relaxed);
         }
     });
     Ok(())

@@ -2,9 +2,12 @@
 //! ny = 1..8 and several shapes (nx not a multiple of 4/8, block counts with a tail), the AVX2 activation
 //! quantizers byte for byte, and the `IKL_CPU_TIER=scalar` path.
 //!
-//! K-quant families must be bit-identical; legacy 32-blocks (exact per-block integer sums, checked through
-//! `legacy::debug_block_sums`, then ik's 8-lane f32 FMA order) and float families agree within 1e-5 of Σ|x·y|.
+//! Every SIMD kernel must be bit-identical to its scalar tier: the reference itself for the K-quant families,
+//! the bit-identical twins for the legacy 32-blocks (Q8_2_X4 activations) and float weights (F32 activations),
+//! which follow ik's AVX2 arithmetic. The twins are in turn checked against an f64 dot product of the
+//! dequantized operands (within 1e-5 of Σ|x·y|).
 
+use ikl_core::cpu::kernels::act::act_format;
 use ikl_core::cpu::table::{kernels, kernels_for_tier, Kernels};
 use ikl_core::cpu::tier::{tier, Tier};
 use ikl_core::quant::formats::lookup;
@@ -51,14 +54,9 @@ fn is_float(q: QType) -> bool {
     matches!(q, QType::F32 | QType::F16 | QType::BF16)
 }
 
-/// Legacy 32-blocks against Q8_0: exact integer block sums, f32 accumulation in ik's (not the reference's) order.
+/// Legacy 32-blocks against Q8_2_X4 (ik's AVX2 pairing, scalar tier = bit-identical twin).
 fn is_legacy(q: QType) -> bool {
     matches!(q, QType::Q8_0 | QType::Q4_0 | QType::IQ4_NL)
-}
-
-/// Compared within 1e-5 of Σ|x·y| rather than bit for bit.
-fn is_tol(q: QType) -> bool {
-    is_float(q) || is_legacy(q)
 }
 
 fn row_bytes(q: QType, n: usize) -> usize {
@@ -89,7 +87,7 @@ fn data(q: QType, n: usize, nx: usize, seed: u64) -> (Vec<u8>, Vec<f32>, Vec<u8>
 
 /// Σ|x·y| per (ix, iy) from the dequantized rows: the scale of f32 rounding error in a dot product.
 fn abs_dot(q: QType, act: QType, n: usize, x: &[u8], bx: usize, nx: usize, y: &[u8], by: usize, ny: usize) -> Vec<f32> {
-    let (fx, fy) = (lookup(q).unwrap(), lookup(act).unwrap());
+    let (fx, fy) = (lookup(q).unwrap(), act_format(act).unwrap());
     let mut dx = vec![0f32; n * nx];
     for ix in 0..nx {
         (fx.dequantize)(&x[ix * bx..(ix + 1) * bx], &mut dx[ix * n..(ix + 1) * n], n);
@@ -115,16 +113,10 @@ fn compare(q: QType, simd: &Kernels, scalar: &Kernels, n: usize, nx: usize, seed
         let mut o2 = vec![f32::NAN; ldo * ny];
         (simd.gemm[ny - 1])(n, &x, bx, nx, &y, by, ny, &mut o1, ldo);
         (scalar.gemm[ny - 1])(n, &x, bx, nx, &y, by, ny, &mut o2, ldo);
-        let scale = if is_tol(q) { abs_dot(q, scalar.act, n, &x, bx, nx, &y, by, ny) } else { vec![] };
         for iy in 0..ny {
             for ix in 0..nx {
                 let (a, b) = (o1[iy * ldo + ix], o2[iy * ldo + ix]);
-                if is_tol(q) {
-                    let tol = 1e-5 * scale[iy * nx + ix];
-                    assert!((a - b).abs() <= tol, "{} n={n} nx={nx} ny={ny} ({ix},{iy}): {a} vs {b} (tol {tol})", q.name());
-                } else {
-                    assert_eq!(a.to_bits(), b.to_bits(), "{} n={n} nx={nx} ny={ny} ({ix},{iy}): {a} vs {b}", q.name());
-                }
+                assert_eq!(a.to_bits(), b.to_bits(), "{} n={n} nx={nx} ny={ny} ({ix},{iy}): {a} vs {b}", q.name());
             }
         }
         // untouched padding columns
@@ -159,7 +151,7 @@ fn simd_gemm_matches_scalar() {
         let scalar = kernels_for_tier(q, Tier::Scalar).unwrap();
         assert_eq!(simd.tier, Tier::Avx2, "{} has an AVX2 kernel", q.name());
         assert_eq!(scalar.tier, Tier::Scalar);
-        assert_eq!(simd.act, lookup(q).unwrap().vec_dot_type);
+        assert_eq!(simd.act, scalar.act);
         for (j, (n, nx)) in shapes(q).into_iter().enumerate() {
             compare(q, &simd, &scalar, n, nx, 0x9E37_79B9 + (i * 31 + j) as u64);
         }
@@ -201,67 +193,47 @@ fn simd_gemm_matches_scalar_on_edge_rows() {
             let mut o2 = vec![0f32; nx * ny];
             (simd.gemm[ny - 1])(n, &x, bx, nx, &y, by, ny, &mut o1, nx);
             (scalar.gemm[ny - 1])(n, &x, bx, nx, &y, by, ny, &mut o2, nx);
-            if is_tol(q) {
-                let s = abs_dot(q, scalar.act, n, &x, bx, nx, &y, by, ny);
-                for i in 0..nx * ny {
-                    assert!((o1[i] - o2[i]).abs() <= 1e-5 * s[i], "{} {i}: {} vs {}", q.name(), o1[i], o2[i]);
-                }
-            } else {
-                for i in 0..nx * ny {
-                    assert_eq!(o1[i].to_bits(), o2[i].to_bits(), "{} ny={ny} {i}: {} vs {}", q.name(), o1[i], o2[i]);
-                }
+            for i in 0..nx * ny {
+                assert_eq!(o1[i].to_bits(), o2[i].to_bits(), "{} ny={ny} {i}: {} vs {}", q.name(), o1[i], o2[i]);
             }
         }
     }
 }
 
-/// The integer part of the legacy AVX2 kernels: per-block sums exactly those of the scalar reference
-/// (`Σ level·y` from the raw block bytes), including tails and extreme levels (−128/127 weights, ±127 activations).
+/// The twins of the legacy and float kernels compute the dot product of the dequantized operands: within
+/// 1e-5 of Σ|x·y| of an f64 sum, for random rows, raw random weight bytes and tails (n % 128 ≠ 0, n % 8 = 4).
 #[test]
-fn legacy_block_sums_are_exact() {
-    use ikl_core::cpu::kernels::legacy::debug_block_sums;
-    if !have_avx2() {
-        return;
-    }
-    const KV: [i32; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
-    let level = |q: QType, b: &[u8], j: usize| -> i32 {
-        match q {
-            QType::Q8_0 => b[2 + j] as i8 as i32,
-            _ => {
-                let nib = if j < 16 { b[2 + j] & 15 } else { b[2 + j - 16] >> 4 } as usize;
-                if q == QType::Q4_0 {
-                    nib as i32 - 8
-                } else {
-                    KV[nib]
-                }
-            }
-        }
-    };
+fn twins_match_dequantized_dot() {
     let mut r = Rng(4242);
-    for q in [QType::Q8_0, QType::Q4_0, QType::IQ4_NL] {
-        for (k, n) in [32usize, 96, 160, 4096, 4160].into_iter().enumerate() {
-            let (mut x, _a, mut y, bx, by) = data(q, n, 2, 0x5151 + k as u64);
-            let nb = n / 32;
-            let qb = q.traits().type_size;
-            // extremes: raw random bytes in the second weight row and the second activation row
-            for b in 0..nb {
-                for j in 2..qb {
-                    x[bx + b * qb + j] = r.next() as u8;
-                }
-                for j in 2..34 {
-                    let v = r.next() as u8;
-                    y[by + b * 34 + j] = if v == 0x80 { 0x81 } else { v };
+    for q in [QType::Q8_0, QType::Q4_0, QType::IQ4_NL, QType::F32, QType::F16, QType::BF16] {
+        let ns: &[usize] = if is_legacy(q) { &[32, 96, 160, 4096, 4160] } else { &[8, 12, 36, 260, 4096] };
+        for (k, &n) in ns.iter().enumerate() {
+            let (mut x, _a, y, bx, by) = data(q, n, 2, 0x5151 + k as u64);
+            if is_legacy(q) {
+                // extremes: raw random level bytes in the second weight row (scales kept finite)
+                let qb = q.traits().type_size;
+                for b in 0..n / 32 {
+                    for j in 2..qb {
+                        let v = r.next() as u8;
+                        x[bx + b * qb + j] = if q == QType::Q8_0 && v == 0x80 { 0x81 } else { v };
+                    }
                 }
             }
-            for ix in 0..2 {
-                for iy in 0..2 {
-                    let (xr, yr) = (&x[ix * bx..(ix + 1) * bx], &y[iy * by..(iy + 1) * by]);
-                    let got = debug_block_sums(q, n, xr, yr).unwrap();
-                    for b in 0..nb {
-                        let (xb, yb) = (&xr[b * qb..(b + 1) * qb], &yr[b * 34..(b + 1) * 34]);
-                        let want: i32 = (0..32).map(|j| level(q, xb, j) * yb[2 + j] as i8 as i32).sum();
-                        assert_eq!(got[b], want, "{} n={n} ({ix},{iy}) block {b}", q.name());
-                    }
+            let s = kernels_for_tier(q, Tier::Scalar).unwrap();
+            let (fx, fy) = (lookup(q).unwrap(), act_format(s.act).unwrap());
+            let mut o = vec![0f32; 2 * 8];
+            (s.gemm[7])(n, &x, bx, 2, &y, by, 8, &mut o, 2);
+            let scale = abs_dot(q, s.act, n, &x, bx, 2, &y, by, 8);
+            for iy in 0..8 {
+                let mut dy = vec![0f32; n];
+                (fy.dequantize)(&y[iy * by..(iy + 1) * by], &mut dy, n);
+                for ix in 0..2 {
+                    let mut dx = vec![0f32; n];
+                    (fx.dequantize)(&x[ix * bx..(ix + 1) * bx], &mut dx, n);
+                    let want: f64 = (0..n).map(|i| dx[i] as f64 * dy[i] as f64).sum();
+                    let got = o[iy * 2 + ix] as f64;
+                    let tol = 1e-5 * scale[iy * 2 + ix] as f64 + 1e-30;
+                    assert!((got - want).abs() <= tol, "{} n={n} ({ix},{iy}): {got} vs {want} (tol {tol})", q.name());
                 }
             }
         }
@@ -274,17 +246,25 @@ fn simd_activation_quantizers_are_bit_identical() {
         return;
     }
     let mut r = Rng(12345);
-    for act in [QType::Q8_0, QType::Q8_1, QType::Q8_K, QType::F16, QType::BF16, QType::F32] {
-        // any weight type pairing with `act` gives its act quantizers
-        let w = match act {
-            QType::Q8_0 => QType::Q4_0,
-            QType::Q8_1 => QType::Q4_1,
-            QType::Q8_K => QType::Q4_K,
-            t => t,
+    use ikl_core::cpu::kernels::act as a;
+    type Q = fn(&[f32], &mut [u8]);
+    let q8_0_ref: Q = |x, y| (lookup(QType::Q8_0).unwrap().quantize.unwrap())(x, y, x.len(), None);
+    for act in [QType::Q8_0, QType::Q8_1, QType::Q8_K, QType::Q8_2_X4, QType::F16, QType::BF16, QType::F32] {
+        // the scalar and AVX2 quantizers of `act` (from a weight type pairing with it, or directly)
+        let pair = |w: QType| {
+            let (s, v) = (kernels_for_tier(w, Tier::Scalar).unwrap(), kernels_for_tier(w, Tier::Avx2).unwrap());
+            assert_eq!(s.act, act);
+            (s.quantize_act, v.quantize_act)
         };
-        let s = kernels_for_tier(w, Tier::Scalar).unwrap();
-        let v = kernels_for_tier(w, Tier::Avx2).unwrap();
-        assert_eq!(s.act, act);
+        let (sq, vq): (Q, Q) = match act {
+            QType::Q8_0 => (q8_0_ref, a::quantize_q8_0),
+            QType::Q8_1 => pair(QType::Q4_1),
+            QType::Q8_K => pair(QType::Q4_K),
+            QType::Q8_2_X4 => pair(QType::Q8_0),
+            QType::F32 => pair(QType::F16),
+            QType::F16 => ((|x, y| (lookup(QType::F16).unwrap().quantize.unwrap())(x, y, x.len(), None)) as Q, a::quantize_f16),
+            _ => ((|x, y| (lookup(QType::BF16).unwrap().quantize.unwrap())(x, y, x.len(), None)) as Q, a::quantize_bf16),
+        };
         for n in [256usize, 512, 4096] {
             let mut rows: Vec<Vec<f32>> = vec![r.vec(n)];
             // ties: amax 127 → d = 1, then exact halves (roundf vs half-to-even) in both signs
@@ -311,8 +291,8 @@ fn simd_activation_quantizers_are_bit_identical() {
             for (k, row) in rows.iter().enumerate() {
                 let mut a = vec![0u8; bytes];
                 let mut b = vec![0u8; bytes];
-                (s.quantize_act)(row, &mut a);
-                (v.quantize_act)(row, &mut b);
+                sq(row, &mut a);
+                vq(row, &mut b);
                 assert!(a == b, "{} n={n} row {k}: first diff at byte {:?}", act.name(), a.iter().zip(&b).position(|(x, y)| x != y));
             }
         }
@@ -327,7 +307,12 @@ fn every_type_with_vec_dot_has_a_table_entry() {
             continue;
         }
         let k = kernels_for_tier(q, Tier::Scalar).unwrap_or_else(|| panic!("{} has no scalar kernels", q.name()));
-        assert_eq!(k.act, f.vec_dot_type);
+        let ik_act = match q {
+            QType::Q8_0 | QType::Q4_0 | QType::IQ4_NL => QType::Q8_2_X4,
+            QType::F32 | QType::F16 | QType::BF16 => QType::F32,
+            _ => f.vec_dot_type,
+        };
+        assert_eq!(k.act, ik_act);
         let k = kernels(q).unwrap();
         assert!(k.tier <= tier());
     }

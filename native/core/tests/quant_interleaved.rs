@@ -146,6 +146,8 @@ fn must_match_bytes(q: QType) -> bool {
             | IQ1_BN
             | IQ2_BN
             | IQ2_BN_R4
+            | IQ1_S_R4
+            | IQ1_M_R4
     )
 }
 

@@ -25,7 +25,7 @@ const ALL: &[QType] = &[
 /// (type, rmse ours no-imatrix, rmse reference no-imatrix, ours with imatrix, reference with imatrix) on the
 /// golden input (4 rows × 1024, N(0,1) with a zero block, outliers, a tiny row and a one-signed block).
 /// Regenerate by running `golden_quantize` with `--nocapture`.
-/// Types without a ported quantizer (IQ2_KS, IQ3_KS, IQ4_KSS, IQ2_KL) are absent.
+/// IQ2_KS: the reference numbers are its exhaustive (`slow_iq2_ks`) path, ours the default fast search.
 const QUANT_RMSE: &[(QType, f64, f64, f64, f64)] = &[
     (QType::IQ4_K, 1.286492e-1, 1.286492e-1, 1.177931e-1, 1.177931e-1),
     (QType::IQ4_KS, 1.791443e-1, 1.791478e-1, 1.542057e-1, 1.542057e-1),
@@ -34,6 +34,10 @@ const QUANT_RMSE: &[(QType, f64, f64, f64, f64)] = &[
     (QType::IQ5_K, 5.605441e-2, 5.611222e-2, 5.928993e-2, 5.928993e-2),
     (QType::IQ6_K, 2.738029e-2, 2.738029e-2, 2.742247e-2, 2.742247e-2),
     (QType::IQ5_KS, 7.727686e-2, 7.727688e-2, 7.510674e-2, 7.510676e-2),
+    (QType::IQ2_KS, 4.219981e-1, 4.303792e-1, 4.092502e-1, 4.190641e-1),
+    (QType::IQ3_KS, 3.686849e-1, 3.686849e-1, 2.505737e-1, 2.505737e-1),
+    (QType::IQ4_KSS, 2.440247e-1, 2.440246e-1, 1.811086e-1, 1.811086e-1),
+    (QType::IQ2_KL, 3.470526e-1, 3.470526e-1, 3.539519e-1, 3.539519e-1),
 ];
 
 fn row_bytes(q: QType, ne0: usize) -> usize {

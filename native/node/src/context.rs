@@ -57,13 +57,23 @@ pub struct ContextOptions {
     pub n_batch: Option<u32>,
     pub n_ubatch: Option<u32>,
     pub threads: Option<u32>,
-    /// Accepted; the CPU pool is sized by `threads` (one pool per context today).
+    /// Threads for batches of more than one token (prompt processing); absent = `threads`.
     pub threads_batch: Option<u32>,
     /// ggml type names, e.g. "f16".
     pub type_k: Option<String>,
     pub type_v: Option<String>,
     /// "on" | "off" | "auto".
     pub flash_attn: Option<String>,
+    /// Fused MoE expert FFN (default true; false = the reference's unfused op sequence).
+    pub fused_moe: Option<bool>,
+    /// Smart expert reduction `[Kmin, t]`; absent or `[-1, 0]` = off.
+    pub ser: Option<Vec<f64>>,
+    /// DeepSeek-V3 group-limited expert routing (`-ger`; default false).
+    pub grouped_experts: Option<bool>,
+    /// `-mla 0..3` (absent = 0; forced to 0 for non-MLA models).
+    pub mla: Option<u32>,
+    /// `-amb` MiB (absent = 256, the reference's default; 0 = no cap).
+    pub attention_max_batch: Option<u32>,
 }
 
 #[napi]
@@ -72,6 +82,11 @@ pub struct Context {
     n_ctx: u32,
     n_batch: u32,
     n_ubatch: u32,
+    /// KV cache facts fixed at creation: MLA mode in force, bytes per token and in total, the reference's line.
+    mla: u32,
+    kv_bytes_per_token: f64,
+    kv_total_bytes: f64,
+    kv_size_line: String,
 }
 
 /// `-ctk`/`-ctv` name → type, validated by the KV cache's own table (unsupported names are named in the error).
@@ -101,10 +116,29 @@ fn params(o: &ContextOptions) -> std::result::Result<ContextParams, Failure> {
         n_ubatch: positive("nUbatch", o.n_ubatch, d.n_ubatch)?,
         n_outputs: 0,
         threads,
+        threads_batch: positive("threadsBatch", o.threads_batch, threads)?,
         type_k: kv_type("K", o.type_k.as_deref())?,
         type_v: kv_type("V", o.type_v.as_deref())?,
         flash_attn,
+        fused_moe: o.fused_moe.unwrap_or(d.fused_moe),
+        ser: ser(o.ser.as_deref())?,
+        grouped_experts: o.grouped_experts.unwrap_or(d.grouped_experts),
+        mla: match o.mla {
+            None => d.mla,
+            Some(m @ 0..=3) => m as u8,
+            Some(m) => return Err(Failure { code: "IKL_E_INVALID", message: format!("mla must be 0, 1, 2 or 3; got {m}") }),
+        },
+        amb: o.attention_max_batch.map_or(d.amb, |v| v as usize),
     })
+}
+
+/// `[Kmin, t]`: Kmin an integer ≥ -1, t finite and ≥ 0.
+fn ser(v: Option<&[f64]>) -> std::result::Result<(i32, f32), Failure> {
+    match v {
+        None => Ok((-1, 0.0)),
+        Some(&[k, t]) if k.fract() == 0.0 && (-1.0..=1e6).contains(&k) && t.is_finite() && t >= 0.0 => Ok((k as i32, t as f32)),
+        Some(x) => Err(Failure { code: "IKL_E_INVALID", message: format!("ser must be [Kmin >= -1 (integer), t >= 0]; got {x:?}") }),
+    }
 }
 
 pub struct CreateTask {
@@ -131,8 +165,10 @@ impl Task for CreateTask {
         let ctx = out.map_err(|f| js_error(&env, f))?;
         let (n_ctx, n_batch, n_ubatch) = (ctx.params.n_ctx as u32, ctx.params.n_batch as u32, ctx.params.n_ubatch as u32);
         let cancel = ctx.cancel.clone();
+        let (mla, kv_bytes_per_token, kv_total_bytes, kv_size_line) =
+            (ctx.params.mla as u32, ctx.kv.bytes_per_token() as f64, ctx.kv.total_bytes() as f64, ctx.kv_size_line());
         let shared = Arc::new(Shared { ctx: Mutex::new(ctx), busy: AtomicBool::new(false), cancel });
-        Ok(Context { shared, n_ctx, n_batch, n_ubatch })
+        Ok(Context { shared, n_ctx, n_batch, n_ubatch, mla, kv_bytes_per_token, kv_total_bytes, kv_size_line })
     }
 }
 
@@ -280,6 +316,29 @@ impl Context {
         self.n_ubatch
     }
 
+    /// MLA mode in force (0 for non-MLA models, whatever was asked).
+    #[napi(getter)]
+    pub fn mla(&self) -> u32 {
+        self.mla
+    }
+
+    /// KV cache bytes per token (all layers) and in total (spec/models.md §4.7).
+    #[napi(getter)]
+    pub fn kv_bytes_per_token(&self) -> f64 {
+        self.kv_bytes_per_token
+    }
+
+    #[napi(getter)]
+    pub fn kv_total_bytes(&self) -> f64 {
+        self.kv_total_bytes
+    }
+
+    /// The reference's creation line, `llama_init_from_model: KV self size  = … MiB, …`.
+    #[napi(getter)]
+    pub fn kv_size_line(&self) -> String {
+        self.kv_size_line.clone()
+    }
+
     /// Evaluate one batch; with a sampler, sample (and accept) one token per out-row in Rust.
     #[napi(ts_return_type = "Promise<DecodeResult>")]
     pub fn decode(&self, batch: DecodeBatch, sampler: Option<&Sampler>) -> AsyncTask<DecodeTask> {
@@ -327,6 +386,36 @@ impl Context {
         });
         drop(c);
         r.map_err(|f| js_error(&env, f))
+    }
+
+    /// Save sequence `seq`: its cache rows and positions behind a layout header (ikl_core kv/state.rs).
+    /// IKL_E_BUSY while a call runs.
+    #[napi]
+    pub fn seq_state_save(&self, env: Env, seq: i32) -> Result<Buffer> {
+        let c = claim(&self.shared).ok_or_else(|| js_error(&env, busy()))?;
+        let r = guarded(|| c.0.lock().seq_state_save(seq));
+        drop(c);
+        r.map(Buffer::from).map_err(|f| js_error(&env, f))
+    }
+
+    /// Replace sequence `seq` by a saved state; returns the cells restored. Another model, MLA mode, cache type
+    /// or layout → IKL_E_INVALID naming the difference (the context is unchanged).
+    #[napi]
+    pub fn seq_state_load(&self, env: Env, seq: i32, state: Buffer) -> Result<u32> {
+        let c = claim(&self.shared).ok_or_else(|| js_error(&env, busy()))?;
+        let r = guarded(|| c.0.lock().seq_state_load(seq, &state));
+        drop(c);
+        r.map(|n| n as u32).map_err(|f| js_error(&env, f))
+    }
+
+    /// Context shift: positions of `seq` in [p0, p1) (p1 < 0: to the end) move by `delta`, the cached RoPE part
+    /// of K is re-rotated. Returns the cells shifted.
+    #[napi]
+    pub fn kv_shift(&self, env: Env, seq: i32, p0: i32, p1: i32, delta: i32) -> Result<u32> {
+        let c = claim(&self.shared).ok_or_else(|| js_error(&env, busy()))?;
+        let r = guarded(|| c.0.lock().kv_shift(seq, p0, p1, delta));
+        drop(c);
+        r.map(|n| n as u32).map_err(|f| js_error(&env, f))
     }
 
     /// Cancel the call in flight (if any): it rejects with IKL_E_CANCELLED before its next ubatch.

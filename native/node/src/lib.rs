@@ -8,6 +8,7 @@ mod context;
 mod errors;
 mod inspect;
 mod model;
+pub mod quantize;
 mod sampler;
 
 use napi::bindgen_prelude::*;
@@ -34,10 +35,48 @@ pub fn system_info(env: Env) -> Result<Json> {
             "cpuTier": ikl_core::cpu::tier::tier().name(),
             "cpuFeatures": ikl_core::cpu::tier::features(),
             "threads": threads,
-            "cuda": { "available": false, "reason": "this build has no CUDA backend", "devices": [] },
+            "cuda": cuda_info(),
         }))
     })
     .map_err(|f| js_error(&env, f))
+}
+
+/// CUDA devices (driver loaded at run time), or why CUDA is unavailable. `kernels` lists the weight types with a
+/// CUDA matmul kernel in the loaded fatbin (empty when no GPU could be opened).
+fn cuda_info() -> Json {
+    use ikl_core::cuda;
+    let devices = match cuda::devices() {
+        Ok(d) if d.is_empty() => return json!({ "available": false, "reason": "no CUDA device", "devices": [], "kernels": [] }),
+        Ok(d) => d,
+        Err(e) => return json!({ "available": false, "reason": reason(&e), "devices": [], "kernels": [] }),
+    };
+    let devs: Vec<Json> = devices
+        .iter()
+        .map(|d| {
+            json!({ "index": d.index, "name": d.name, "cc": format!("{}.{}", d.cc_major, d.cc_minor),
+                    "freeBytes": d.free_bytes, "totalBytes": d.total_bytes })
+        })
+        .collect();
+    match cuda::device::gpu(0) {
+        Ok(g) => {
+            let kernels: Vec<&str> = ikl_core::quant::ALL
+                .iter()
+                .filter(|q| g.function(&format!("mmv_{}", q.name().to_ascii_lowercase())).ok().flatten().is_some())
+                .map(|q| q.name())
+                .collect();
+            json!({ "available": true, "devices": devs, "kernels": kernels })
+        }
+        Err(e) => json!({ "available": false, "reason": reason(&e), "devices": devs, "kernels": [] }),
+    }
+}
+
+/// One line saying why CUDA is unavailable: the driver's own words for load failures (code −1: no libcuda,
+/// missing symbol, no fatbin), else the full `CUDA error in <call>: … (code N)`.
+fn reason(e: &ikl_core::Error) -> String {
+    match e {
+        ikl_core::Error::Cuda { code: -1, msg, .. } => msg.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// The type registry, for TypeScript name lists.

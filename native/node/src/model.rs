@@ -3,7 +3,7 @@
 //! Holds `Arc`s only: contexts keep their own clone of the core model, so `close()` never frees weights a
 //! context still uses. Not here: placement plans and CUDA upload (no CUDA backend yet).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ikl_core::model::{Model as CoreModel, Net};
@@ -27,6 +27,10 @@ pub struct OpenOptions {
     pub use_mmap: Option<bool>,
     /// Threads for loading (reserved: loading is a single mmap today).
     pub threads: Option<u32>,
+    /// `-rtr`: repack CPU weights into their row-interleaved form at load (ikl-core model/repack.rs).
+    pub run_time_repack: Option<bool>,
+    /// Tensor name → `CPU` / `CUDA<n>` (src/engine/placement.ts); tensors not named stay on the CPU.
+    pub placement: Option<HashMap<String, String>>,
 }
 
 #[napi]
@@ -73,11 +77,21 @@ fn describe(m: &CoreModel, vocab: &Vocab) -> Json {
         "eog": eog,
         "addBos": vocab.add_bos(),
         "vocabType": format!("{:?}", vocab.kind()).to_lowercase(),
+        "repackedTensors": m.repacked.count,
     })
 }
 
 pub struct OpenTask {
     path: String,
+    opts: ikl_core::model::OpenOptions,
+    /// Tensor name → device from the TypeScript placement plan (src/engine/placement.ts); empty = all on CPU.
+    placement: HashMap<String, String>,
+}
+
+/// What the placement put on GPUs: weight bytes per device and the tensors kept on the CPU (with the reason).
+fn offload_report(m: &CoreModel) -> Json {
+    let kept: Vec<Json> = m.gpu.kept_on_cpu.iter().map(|(n, why)| json!({ "tensor": n, "reason": why })).collect();
+    json!({ "bytesPerDevice": m.gpu.bytes, "keptOnCpu": kept })
 }
 
 impl Task for OpenTask {
@@ -86,9 +100,15 @@ impl Task for OpenTask {
 
     fn compute(&mut self) -> Result<Self::Output> {
         Ok(guarded(|| {
-            let model = CoreModel::open(&self.path)?;
+            let placement = placement_of(&self.placement)?;
+            let model = if !placement.uses_cuda() {
+                CoreModel::open_with(&self.path, &self.opts)?
+            } else {
+                CoreModel::open_placed(&self.path, &self.opts, &placement)?
+            };
             let vocab = Vocab::from_gguf(model.gguf.header())?;
-            let meta = describe(&model, &vocab);
+            let mut meta = describe(&model, &vocab);
+            meta["offload"] = offload_report(&model);
             Ok(Arc::new(Loaded { model: Arc::new(model), vocab, meta }))
         }))
     }
@@ -98,13 +118,23 @@ impl Task for OpenTask {
     }
 }
 
+/// The plan's device names parsed (`CPU`, `CUDA0`, …); an unknown name is an IKL_E_INVALID error.
+fn placement_of(p: &HashMap<String, String>) -> ikl_core::Result<ikl_core::cuda::Placement> {
+    let mut by_name = HashMap::new();
+    for (name, dev) in p {
+        by_name.insert(name.clone(), ikl_core::cuda::Device::parse(dev)?);
+    }
+    Ok(ikl_core::cuda::Placement { by_name })
+}
+
 #[napi]
 impl Model {
     /// Map and load a GGUF model on a worker thread.
     #[napi(ts_return_type = "Promise<Model>")]
     pub fn open(path: String, opts: Option<OpenOptions>) -> AsyncTask<OpenTask> {
-        let _ = opts;
-        AsyncTask::new(OpenTask { path })
+        let run_time_repack = opts.as_ref().and_then(|o| o.run_time_repack).unwrap_or(false);
+        let placement = opts.and_then(|o| o.placement).unwrap_or_default();
+        AsyncTask::new(OpenTask { path, opts: ikl_core::model::OpenOptions { run_time_repack }, placement })
     }
 
     /// Architecture, sizes, type histogram, chat template and special tokens (see `ModelMeta` in native.ts).

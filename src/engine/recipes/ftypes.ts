@@ -41,6 +41,14 @@ const ALIASES: Record<string, string> = { Q3_K: "Q3_K_M", Q4_K: "Q4_K_M", Q5_K: 
 
 export const PRESET_NAMES: readonly string[] = [...ROWS.map((r) => r[0]), "COPY"];
 
+/** The QUANT_OPTIONS entry name try_parse_ftype reports for `text` (before aliasing: "q4_k" → "Q4_K", "15" → "Q4_K"). */
+export function presetEntryName(text: string): string | undefined {
+    const up = text.trim().toUpperCase();
+    if (up === "COPY") return "COPY";
+    const row = ROWS.find((r) => r[0] === up) ?? (/^\d+$/.test(up) ? ROWS.find((r) => r[1] === Number(up)) : undefined);
+    return row?.[0];
+}
+
 /** Resolves a CLI preset (case-insensitive name or numeric id, as try_parse_ftype); undefined if unknown. */
 export function findPreset(text: string): QuantPreset | undefined {
     const up = text.trim().toUpperCase();

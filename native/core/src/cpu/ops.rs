@@ -172,6 +172,8 @@ pub struct QMatrix {
     /// `quantize_act` + `gemm[ny-1]` for this weight type at the CPU's tier (scalar twins under
     /// `IKL_CPU_TIER=scalar`), resolved once at load.
     pub k: &'static Kernels,
+    /// Set when the placement put this weight on a GPU (`cuda::place`): `matmul_q` then runs there.
+    pub gpu: Option<crate::cuda::GpuMatrix>,
 }
 
 impl QMatrix {
@@ -180,10 +182,10 @@ impl QMatrix {
     pub fn new(data: &'static [u8], q: QType, ne0: usize, ne1: usize) -> Option<QMatrix> {
         let fmt = lookup(q)?;
         let k = table::kernels(q)?;
-        let act = lookup(k.act)?;
+        let act = crate::cpu::kernels::act::act_format(k.act)?;
         let row_bytes = q.row_size(ne0 as u64)? as usize;
         let act_row_bytes = k.act.row_size(ne0 as u64)? as usize;
-        (data.len() >= row_bytes * ne1).then_some(QMatrix { data, ne0, ne1, row_bytes, fmt, act, act_row_bytes, k })
+        (data.len() >= row_bytes * ne1).then_some(QMatrix { data, ne0, ne1, row_bytes, fmt, act, act_row_bytes, k, gpu: None })
     }
 
     /// The same weight with the kernels of `tier` (tests and benches compare tiers inside one process).
@@ -226,7 +228,9 @@ const TASK_BYTES: usize = 16 << 10;
 fn rows_per_task(m: &QMatrix, n_threads: usize) -> usize {
     let by_cache = (TASK_BYTES / m.row_bytes.max(1)).max(1);
     let by_balance = m.ne1.div_ceil(4 * n_threads).max(1);
-    by_cache.min(by_balance).clamp(1, MAX_ROWS_PER_TASK)
+    // whole groups of a row-interleaved type (`_R4/_R8/_R16`; ≤ 16 rows, so the result stays ≤ 64)
+    let il = m.fmt.qtype.traits().interleave;
+    by_cache.min(by_balance).clamp(1, MAX_ROWS_PER_TASK).div_ceil(il) * il
 }
 
 /// `out[j][r] = W[r] · x[j]` for `n_rows` activation rows already encoded by `quantize_act`; `out` has rows of
@@ -234,6 +238,14 @@ fn rows_per_task(m: &QMatrix, n_threads: usize) -> usize {
 /// `MAX_NY` through `gemm[ny-1]` (the weight block is unpacked once per tile), into an on-stack tile that is
 /// then copied to `out` (no allocation, no aliasing between tasks).
 pub fn matmul_q(pool: &ThreadPool, m: &QMatrix, xq: &[u8], n_rows: usize, out: &mut [f32]) {
+    if let Some(g) = &m.gpu {
+        // A weight resident on a GPU multiplies there (cuda/ops.rs). The forward pass cannot continue past a
+        // failed kernel: the panic becomes IKL_E_INTERNAL at the N-API boundary (catch_unwind), never an abort.
+        if let Err(e) = crate::cuda::ops::matmul(g, m, xq, n_rows, out) {
+            panic!("{e}");
+        }
+        return;
+    }
     let (n_out, k, rb, arb) = (m.ne1, m.ne0, m.row_bytes, m.act_row_bytes);
     assert!(out.len() >= n_rows * n_out && xq.len() >= n_rows * arb, "matmul_q: buffers too small");
     let gemm = &m.k.gemm;

@@ -4,6 +4,11 @@
 //!
 //! Waiting is spin-then-park (ggml's threadpool idea): a worker spins briefly on the job generation counter,
 //! then sleeps on a condvar. Does not own work splitting policy: callers choose tasks (usually row chunks).
+//!
+//! A worker *joins* a job (one CAS on `state`) before it takes tasks; once the caller has claimed the last task
+//! it *closes* the job and waits only for the workers that joined. A worker that wakes late (descheduled on a
+//! busy machine) finds the job closed and goes back to waiting, so the caller never waits for a thread that
+//! had no part in the job.
 
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -25,8 +30,9 @@ struct Shared {
     job: UnsafeCell<Option<Job>>,
     n_tasks: AtomicUsize,
     next: AtomicUsize,
-    /// Workers that have not yet finished the current job.
-    active: AtomicUsize,
+    /// `generation << 32 | CLOSED | workers inside the job`: the current job's low 32 bits of `gen`, whether it
+    /// still admits workers, and how many joined and have not finished.
+    state: AtomicU64,
     panicked: AtomicBool,
     shutdown: AtomicBool,
     /// Workers parked (or about to park) on `wake`; `run_t` takes the lock and notifies only when non-zero,
@@ -36,8 +42,12 @@ struct Shared {
     wake: Condvar,
 }
 
+const CLOSED: u64 = 1 << 31;
+const COUNT: u64 = CLOSED - 1;
+
 // SAFETY: `job` is written only by the owner thread before `gen` is published with Release and read by
-// workers after an Acquire load of `gen`; the pointee outlives the job because `run` waits for `active == 0`.
+// workers after joining the job of that generation (`state`); the pointee outlives the job because `run_t`
+// closes the job and waits until no joined worker is inside.
 unsafe impl Sync for Shared {}
 unsafe impl Send for Shared {}
 
@@ -56,7 +66,7 @@ impl ThreadPool {
             job: UnsafeCell::new(None),
             n_tasks: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
-            active: AtomicUsize::new(0),
+            state: AtomicU64::new(CLOSED),
             panicked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             sleepers: AtomicUsize::new(0),
@@ -97,13 +107,14 @@ impl ThreadPool {
         let s = &*self.shared;
         let obj: &(dyn Fn(usize, usize) + Sync) = &f;
         // SAFETY: lifetime erased; the pointer is dropped from every worker's view before this function
-        // returns (we wait for `active == 0` below), so it never dangles.
+        // returns (the job is closed and no joined worker is left inside below), so it never dangles.
         let ptr: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize, usize) + Sync), Job>(obj) };
         // SAFETY: no worker reads `job` until `gen` changes (published below with Release).
         unsafe { *s.job.get() = Some(ptr) };
         s.n_tasks.store(n_tasks, Ordering::Relaxed);
         s.next.store(0, Ordering::Relaxed);
-        s.active.store(self.n_threads - 1, Ordering::Relaxed);
+        let g = s.gen.load(Ordering::Relaxed).wrapping_add(1);
+        s.state.store((g & 0xffff_ffff) << 32, Ordering::Relaxed);
         // SeqCst pairs with the worker's `sleepers` increment then `gen` re-check: either it sees the new
         // generation or we see it sleeping (and its check runs under the lock we take to notify).
         s.gen.fetch_add(1, Ordering::SeqCst);
@@ -112,8 +123,10 @@ impl ThreadPool {
             s.wake.notify_all();
         }
         let caller = catch_unwind(AssertUnwindSafe(|| take_tasks(s, obj, 0)));
+        // every task is claimed: admit no more workers, wait for those inside
+        s.state.fetch_or(CLOSED, Ordering::AcqRel);
         let mut spins = 0u32;
-        while s.active.load(Ordering::Acquire) != 0 {
+        while s.state.load(Ordering::Acquire) & COUNT != 0 {
             if spins < SPIN {
                 spins += 1;
                 std::hint::spin_loop();
@@ -138,6 +151,20 @@ fn take_tasks(s: &Shared, f: &(dyn Fn(usize, usize) + Sync), ith: usize) {
             break;
         }
         f(t, ith);
+    }
+}
+
+/// Enter the job of generation `gen` if it is still open (one CAS); false if it is closed or not current.
+fn join(s: &Shared, gen: u64) -> bool {
+    let mut st = s.state.load(Ordering::Acquire);
+    loop {
+        if st >> 32 != gen & 0xffff_ffff || st & CLOSED != 0 {
+            return false;
+        }
+        match s.state.compare_exchange_weak(st, st + 1, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            Err(now) => st = now,
+        }
     }
 }
 
@@ -166,7 +193,10 @@ fn worker(s: &Shared, ith: usize) {
             spins = 0;
         }
         seen = s.gen.load(Ordering::Acquire);
-        // SAFETY: published before `gen` (Release/Acquire); valid until we decrement `active`.
+        if !join(s, seen) {
+            continue; // closed before we got here (or a newer job is being set up): nothing of ours to do
+        }
+        // SAFETY: published before `gen` (Release/Acquire); valid while we are counted in `state`.
         if let Some(job) = unsafe { *s.job.get() } {
             // SAFETY: see `run_t`; the closure outlives this job.
             let f = unsafe { &*job };
@@ -174,7 +204,7 @@ fn worker(s: &Shared, ith: usize) {
                 s.panicked.store(true, Ordering::Relaxed);
             }
         }
-        s.active.fetch_sub(1, Ordering::Release);
+        s.state.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -223,5 +253,21 @@ mod tests {
             });
             assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
         }
+    }
+
+    #[test]
+    fn back_to_back_jobs_with_late_workers() {
+        // many tiny jobs: workers often arrive after the caller has claimed every task (closed job)
+        let p = ThreadPool::new(4);
+        let sum = AtomicUsize::new(0);
+        for j in 0..20_000usize {
+            let n = 1 + j % 5;
+            p.run_t(n, |t, th| {
+                assert!(th < 4);
+                sum.fetch_add(t + 1, Ordering::Relaxed);
+            });
+        }
+        let want: usize = (0..20_000usize).map(|j| (1 + j % 5) * (2 + j % 5) / 2).sum();
+        assert_eq!(sum.load(Ordering::Relaxed), want);
     }
 }

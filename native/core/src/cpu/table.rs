@@ -4,10 +4,14 @@
 //! Types without a SIMD kernel (or the `Scalar` tier) get fallbacks built from the scalar reference
 //! (`Format::vec_dot`, `Format::quantize` of the `vec_dot_type`), which are also what the SIMD kernels are
 //! tested against (`tests/cpu_kernels.rs`).
+//!
+//! Exception (`ik_pairing`): the weights whose AVX2 kernels reproduce ik's arithmetic pair with ik's AVX2
+//! activation type instead of the registry's `vec_dot_type` — Q8_0/Q4_0/IQ4_NL with Q8_2_X4, F32/F16/BF16 with
+//! F32 — at every tier; their scalar tier is the kernels' bit-identical scalar twin.
 
 use std::sync::OnceLock;
 
-use super::kernels::{act, float as fl, kquants as kq, legacy as lg};
+use super::kernels::{act, float as fl, interleaved as il, iqk, kquants as kq, legacy as lg};
 use super::tier::{tier, Tier};
 use crate::quant::formats::lookup;
 use crate::quant::QType;
@@ -66,12 +70,40 @@ fn scalar_gemm_fn(q: QType) -> Option<GemmFn> {
     scalar_table!(q, scalar_gemm as GemmFn;
         F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q6_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4,
         IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M,
-        IQ2_K, IQ3_K, IQ4_K, IQ5_K, IQ6_K, IQ4_KS, IQ4_KSS, IQ5_KS, IQ2_KS, IQ3_KS, IQ2_KL,
+        IQ2_K, IQ3_K, IQ4_K, IQ5_K, IQ6_K, IQ4_KS, IQ4_KSS, IQ5_KS, IQ2_KS, IQ3_KS, IQ2_KL, Q1_0_G128,
     )
 }
 
 fn scalar_act_fn(q: QType) -> Option<QuantizeActFn> {
+    if q == QType::Q8_2_X4 {
+        return Some(act::quantize_q8_2_x4_ref);
+    }
     scalar_table!(q, scalar_act as QuantizeActFn; Q8_0, Q8_1, Q8_K, F32, F16, BF16)
+}
+
+/// The weights that pair with ik's AVX2 activation type (module doc): (activation type, scalar-twin GEMM).
+fn ik_pairing(q: QType) -> Option<(QType, GemmFn)> {
+    Some(match q {
+        QType::Q8_0 => (QType::Q8_2_X4, lg::twin_q8_0 as GemmFn),
+        QType::Q4_0 => (QType::Q8_2_X4, lg::twin_q4_0),
+        QType::IQ4_NL => (QType::Q8_2_X4, lg::twin_iq4_nl),
+        QType::F32 => (QType::F32, fl::twin_f32),
+        QType::F16 => (QType::F32, fl::twin_f16),
+        QType::BF16 => (QType::F32, fl::twin_bf16),
+        _ => return None,
+    })
+}
+
+/// Row-interleaved types (`_R4/_R8/_R16`) pair with their base type's activation and take the bit-identical
+/// scalar twin `interleaved::scalar_gemm_il` (unpack + base scalar GEMM), when the base has CPU kernels.
+fn interleaved_pairing(q: QType) -> Option<(QType, GemmFn)> {
+    use il::scalar_gemm_il;
+    let twin = scalar_table!(q, scalar_gemm_il as GemmFn;
+        Q4_0_R8, Q8_0_R8, Q5_0_R4, Q6_0_R4, IQ4_NL_R4, MXFP4_R8, IQ4_XS_R8, Q2_K_R4, Q3_K_R4, Q4_K_R4, Q5_K_R4, Q6_K_R4,
+        IQ2_XXS_R4, IQ2_XS_R4, IQ2_S_R4, IQ3_XXS_R4, IQ3_S_R4, IQ2_K_R4, IQ3_K_R4, IQ4_K_R4, IQ5_K_R4, IQ4_KS_R4, IQ5_KS_R4,
+        IQ2_BN_R4, BF16_R16,
+    )?;
+    Some((kernels_for_tier(q.base_type(), Tier::Scalar)?.act, twin))
 }
 
 // ---------------------------------------------------------------- AVX2
@@ -93,6 +125,18 @@ fn avx2_gemm(q: QType) -> Option<[GemmFn; 8]> {
         QType::Q5_K => ny8!(kq::gemm_q5_k),
         QType::Q6_K => ny8!(kq::gemm_q6_k),
         QType::IQ4_XS => ny8!(kq::gemm_iq4_xs),
+        QType::IQ2_K => ny8!(iqk::gemm_iq2_k),
+        QType::IQ3_K => ny8!(iqk::gemm_iq3_k),
+        QType::IQ4_K => ny8!(iqk::gemm_iq4_k),
+        QType::IQ5_K => ny8!(iqk::gemm_iq5_k),
+        QType::IQ6_K => ny8!(iqk::gemm_iq6_k),
+        QType::IQ4_KS => ny8!(iqk::gemm_iq4_ks),
+        QType::IQ5_KS => ny8!(iqk::gemm_iq5_ks),
+        QType::IQ2_KS => ny8!(iqk::gemm_iq2_ks),
+        QType::IQ3_KS => ny8!(iqk::gemm_iq3_ks),
+        QType::IQ4_K_R4 => ny8!(il::gemm_iq4_k_r4),
+        QType::IQ4_KS_R4 => ny8!(il::gemm_iq4_ks_r4),
+        QType::IQ4_XS_R8 => ny8!(il::gemm_iq4_xs_r8),
         QType::F32 => ny8!(fl::gemm_f32),
         QType::F16 => ny8!(fl::gemm_f16),
         QType::BF16 => ny8!(fl::gemm_bf16),
@@ -104,6 +148,7 @@ fn avx2_act(q: QType) -> Option<QuantizeActFn> {
     Some(match q {
         QType::Q8_0 => act::quantize_q8_0,
         QType::Q8_1 => act::quantize_q8_1,
+        QType::Q8_2_X4 => act::quantize_q8_2_x4,
         QType::Q8_K => act::quantize_q8_k,
         QType::F16 => act::quantize_f16,
         QType::BF16 => act::quantize_bf16,
@@ -116,9 +161,14 @@ fn avx2_act(q: QType) -> Option<QuantizeActFn> {
 /// `Avx512` uses the AVX2 kernels for now). `None` when the type has no scalar dot product.
 pub fn kernels_for_tier(q: QType, tier: Tier) -> Option<Kernels> {
     let f = lookup(q)?;
-    f.vec_dot?;
-    let act = f.vec_dot_type;
-    let mut k = Kernels { weight: q, act, quantize_act: scalar_act_fn(act)?, gemm: [scalar_gemm_fn(q)?; 8], tier: Tier::Scalar };
+    let (act, scalar) = match ik_pairing(q).or_else(|| interleaved_pairing(q)) {
+        Some((a, g)) => (a, g),
+        None => {
+            f.vec_dot?;
+            (f.vec_dot_type, scalar_gemm_fn(q)?)
+        }
+    };
+    let mut k = Kernels { weight: q, act, quantize_act: scalar_act_fn(act)?, gemm: [scalar; 8], tier: Tier::Scalar };
     if tier >= Tier::Avx2 && super::kernels::avx2_ok() {
         if let Some(a) = avx2_act(act) {
             k.quantize_act = a;

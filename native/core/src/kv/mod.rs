@@ -7,10 +7,15 @@
 //!   reference does; quantization blocks run along rows, so a transposed V must be f16 or bf16 and context
 //!   creation fails otherwise with the reference's "V cache quantization requires flash_attn".
 //!
+//! - MLA latent cache (deepseek2 `-mla 1|2|3`): one K head row per cell, `[k_pe | c]`, and V as a view of
+//!   its latent part or, for mode 1 without flash attention, a transposed V^T copy — see `mla.rs`.
+//!
 //! Also here: the attention scratch of each pool thread (sized at creation: the forward pass allocates
 //! nothing) and the kernels resolved for the cache types (SIMD and their scalar twins).
 
 pub mod cells;
+pub mod mla;
+pub mod state;
 
 use crate::cpu::table::{kernels, kernels_for_tier, Kernels};
 use crate::cpu::tier::Tier;
@@ -59,7 +64,7 @@ fn unsupported(t: QType) -> Error {
     Error::Unsupported { what: format!("KV cache type {} (supported: {})", t.name(), names.join(", ")) }
 }
 
-fn alloc_bytes(n: usize, what: &str) -> Result<Vec<u8>> {
+pub(crate) fn alloc_bytes(n: usize, what: &str) -> Result<Vec<u8>> {
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
         what: format!("{what}: {n} bytes for the KV cache; lower --ctx-size or use a smaller cache type"),
@@ -68,7 +73,7 @@ fn alloc_bytes(n: usize, what: &str) -> Result<Vec<u8>> {
     Ok(v)
 }
 
-fn alloc_f32(n: usize, what: &str) -> Result<Vec<f32>> {
+pub(crate) fn alloc_f32(n: usize, what: &str) -> Result<Vec<f32>> {
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { what: format!("{what}: {} bytes of attention scratch", n * 4) })?;
     v.resize(n, 0.0);
@@ -115,6 +120,7 @@ impl CacheType {
 }
 
 /// Per-thread attention scratch (offsets computed from these strides; thread `t` owns `[t·stride, (t+1)·stride)`).
+#[derive(Default)]
 pub struct Scratch {
     /// Encoded query rows of one KV-head group (`group × act_row` bytes), then probabilities encoded as V's
     /// activation type (`group × n_ctx` elements, non-FA path).
@@ -128,6 +134,19 @@ pub struct Scratch {
 
 /// Cells per flash-attention tile.
 pub const TILE: usize = 32;
+
+/// Where attention finds V.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VLayout {
+    /// Own buffer, per cell `n_head_kv` rows of `head_dim_v` elements (flash attention).
+    Rows,
+    /// Own buffer, transposed (f16/bf16): feature row `f` holds `n_ctx` cells.
+    Trans,
+    /// No V buffer: V is the last `head_dim_v` elements of each K row (MLA latent `[k_pe | c]`, V = c), at
+    /// byte offset `KvCache::v_off` of the row. Quantization blocks stay whole because `d_rope` is a multiple
+    /// of the block size.
+    InK,
+}
 
 /// The cache of one context.
 pub struct KvCache {
@@ -143,9 +162,24 @@ pub struct KvCache {
     pub type_v: QType,
     pub kt: CacheType,
     pub vt: CacheType,
+    /// Flash attention for the attention over this cache (MLA mode 2 keeps it off for the absorbed path and
+    /// uses it only in the materialised prompt path, `mla::Materialised`).
     pub flash_attn: bool,
     /// V stored transposed (no flash attention).
     pub v_trans: bool,
+    pub v_layout: VLayout,
+    /// `VLayout::InK`: byte offset of V within a K row.
+    pub v_off: usize,
+    /// MLA mode (0 = the standard K/V layout) and, for modes ≥ 1, the latent geometry and materialised path.
+    pub mla: u8,
+    pub mla_geom: Option<mla::Geom>,
+    pub mat: Option<mla::Materialised>,
+    /// `-amb` in MiB (0 = no cap): bounds the query heads per attention task in the absorbed non-FA path.
+    pub amb_mib: usize,
+    /// Most query heads one attention task handles (scratch is sized for it).
+    pub head_chunk: usize,
+    /// The type `-ctv` asked for (kept for labels and state headers; MLA latent caches use `type_k`).
+    pub type_v_req: QType,
     /// Run the scalar twins of every attention kernel (tests; `IKL_CPU_TIER=scalar` reaches the same).
     pub scalar: bool,
     pub cells: Cells,
@@ -204,6 +238,14 @@ impl KvCache {
             vt,
             flash_attn,
             v_trans,
+            v_layout: if v_trans { VLayout::Trans } else { VLayout::Rows },
+            v_off: 0,
+            mla: 0,
+            mla_geom: None,
+            mat: None,
+            amb_mib: 0,
+            head_chunk: group,
+            type_v_req: type_v,
             scalar: false,
             cells: Cells::new(n_ctx),
             scratch,
@@ -214,10 +256,23 @@ impl KvCache {
         self.k.len()
     }
 
-    /// Bytes one token (cell) takes across all layers, K plus V.
+    /// Bytes one token (cell) takes across all layers, K plus V (spec §2.4, §4.7).
     pub fn bytes_per_token(&self) -> usize {
-        let v = if self.v_trans { self.head_dim_v * 2 } else { self.vt.row };
-        self.n_layer() * self.n_head_kv * (self.kt.row + v)
+        self.n_layer() * (self.k_bytes_per_cell() + self.v_bytes_per_cell())
+    }
+
+    /// Bytes of one cell's K in one layer.
+    pub fn k_bytes_per_cell(&self) -> usize {
+        self.n_head_kv * self.kt.row
+    }
+
+    /// Bytes of one cell's V in one layer (0 when V is a view of K).
+    pub fn v_bytes_per_cell(&self) -> usize {
+        match self.v_layout {
+            VLayout::Rows => self.n_head_kv * self.vt.row,
+            VLayout::Trans => self.n_head_kv * self.head_dim_v * 2,
+            VLayout::InK => 0,
+        }
     }
 
     /// Bytes held by the K and V buffers (`bytes_per_token · n_ctx`).

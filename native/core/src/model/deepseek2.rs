@@ -1,11 +1,12 @@
 //! The `deepseek2` architecture (spec/models.md §3, spec/gguf.md §15): hyperparameters (both on-disk MLA
 //! conventions), weights (each GGUF tensor name listed once, shapes validated at load) and the CPU forward pass
-//! of one ubatch in MLA mode 0 (standard attention over a K/V cache with `H_kv = H`).
+//! of one ubatch: MLA mode 0 (standard attention over a K/V cache with `H_kv = H`) here, modes 1–3 (absorbed
+//! attention over the latent cache) in blocks/mla.rs.
 //!
-//! Mirrors ik_llama.cpp @ 8337e4cd `build_deepseek2` (mla = 0). Deliberate differences: q-LoRA is chosen by
+//! Mirrors ik_llama.cpp @ 8337e4cd `build_deepseek2`. Deliberate differences: q-LoRA is chosen by
 //! `q_lora_rank` and the presence of `attn_q_a` (the reference uses the layer count); a file with only the
 //! split `attn_k_b`/`attn_v_b` form gets `attn_kv_b` rebuilt at load (the reference forces mla 1 instead).
-//! Not here: absorbed MLA modes 1–3, group-limited routing (not applied by the reference either), CUDA.
+//! Not here: CUDA. Group-limited routing (not applied by the reference) is opt-in, `-ger` (blocks/moe.rs).
 
 use crate::cpu::ops::{self, QMatrix, RopeMode, RopeParams};
 use crate::cpu::pool::ThreadPool;
@@ -44,6 +45,9 @@ pub struct Hparams {
     pub n_expert: usize,
     pub n_expert_used: usize,
     pub n_expert_shared: usize,
+    /// `expert_group_count` / `expert_group_used_count` (V3: 8 / 4; 1 / 1 when absent). Used only with `-ger`.
+    pub n_expert_groups: usize,
+    pub n_group_used: usize,
     pub expert_weights_scale: f32,
     pub expert_weights_norm: bool,
     pub gating: Gating,
@@ -144,6 +148,8 @@ impl Hparams {
             n_expert,
             n_expert_used,
             n_expert_shared: k.u32("expert_shared_count")? as usize,
+            n_expert_groups: k.u32_or("expert_group_count", 1)?.max(1) as usize,
+            n_group_used: k.u32_or("expert_group_used_count", 1)?.max(1) as usize,
             expert_weights_scale: k.f32("expert_weights_scale")?,
             expert_weights_norm,
             gating,
@@ -155,6 +161,17 @@ impl Hparams {
             n_ctx_orig: k.u32_or("rope.scaling.original_context_length", n_ctx_train as u32)?,
             rope_scaling,
         })
+    }
+
+    /// Routing shape of the MoE layers.
+    pub fn routing(&self) -> moe::Routing {
+        moe::Routing {
+            n_expert: self.n_expert,
+            n_used: self.n_expert_used,
+            n_group: self.n_expert_groups,
+            n_group_used: self.n_group_used,
+            n_ff_exp: self.n_ff_exp,
+        }
     }
 
     /// RoPE of q_pe / k_pe (spec §3.4): NORM pairing over the d_rope dims, with the attention factor
@@ -206,6 +223,9 @@ pub struct Layer {
     pub kv_a_norm: Vec<f32>,
     /// `attn_kv_b` `[r_kv, H·(nope + d_v)]` (from the file, or rebuilt from the split form).
     pub kv_b: QMatrix,
+    /// The file's `attn_k_b` `[nope, H·r_kv]` / `attn_v_b` `[r_kv, H·d_v]` (2-D or 3-D), when present.
+    pub k_b: Option<QMatrix>,
+    pub v_b: Option<QMatrix>,
     pub wo: QMatrix,
     pub ffn_norm: Vec<f32>,
     pub ffn: Ffn,
@@ -218,6 +238,8 @@ pub struct Weights {
     pub layers: Vec<Layer>,
     /// Tensors derived at load (rebuilt `attn_kv_b`); QMatrix values above point into these heap buffers.
     owned: Vec<Vec<u8>>,
+    /// `wk_b`/`wv_b` of the absorbed MLA modes, built on first use (`absorbed`).
+    absorbed: std::sync::OnceLock<std::result::Result<mla::Absorbed, Error>>,
 }
 
 /// A 3-D expert tensor `[ne0, ne1 · parts, n_expert]` split into `parts` row ranges of `ne1` rows per expert
@@ -251,6 +273,15 @@ impl Weights {
             } else {
                 QProj::Full(matrix(g, &b("attn_q"), d, h * dk)?) // [n_embd, H·d_k]
             };
+            let split = |name: &str, ne0: usize, ne1: usize, ne2: usize| -> Result<Option<QMatrix>> {
+                let Some(t) = g.tensor(name) else { return Ok(None) };
+                if check_shape(t, &[ne0 as u64, (ne1 * ne2) as u64]).is_err() {
+                    check_shape(t, &[ne0 as u64, ne1 as u64, ne2 as u64])?;
+                }
+                Ok(Some(bind(name, g.tensor_data(t), t.qtype, ne0, ne1 * ne2)?))
+            };
+            let k_b = split(&b("attn_k_b"), nope, r, h)?; // [nope, H·r_kv] (or [nope, r_kv, H])
+            let v_b = split(&b("attn_v_b"), r, dv, h)?; // [r_kv, H·d_v] (or [r_kv, d_v, H])
             let kv_b = if g.tensor(&b("attn_kv_b")).is_some() {
                 matrix(g, &b("attn_kv_b"), r, h * (nope + dv))? // [r_kv, H·(nope + d_v)]
             } else {
@@ -295,7 +326,7 @@ impl Weights {
                     sh_gate: matrix(g, &b("ffn_gate_shexp"), d, fs)?,               // [n_embd, n_ff_exp·n_shared]
                     sh_up: matrix(g, &b("ffn_up_shexp"), d, fs)?,                   // [n_embd, n_ff_exp·n_shared]
                     sh_down: matrix(g, &b("ffn_down_shexp"), fs, d)?,               // [n_ff_exp·n_shared, n_embd]
-                    n_used: hp.n_expert_used,
+                    routing: hp.routing(),
                     gating: hp.gating,
                     w_norm: hp.expert_weights_norm,
                     w_scale: hp.expert_weights_scale,
@@ -307,12 +338,34 @@ impl Weights {
                 kv_a: matrix(g, &b("attn_kv_a_mqa"), d, r + rope)?, // [n_embd, r_kv + d_rope]
                 kv_a_norm: vector(g, &b("attn_kv_a_norm"), r)?,     // [r_kv]
                 kv_b,
+                k_b,
+                v_b,
                 wo: matrix(g, &b("attn_output"), h * dv, d)?, // [H·d_v, n_embd]
                 ffn_norm: vector(g, &b("ffn_norm"), d)?,      // [n_embd]
                 ffn,
             });
         }
-        Ok(Weights { token_embd, output_norm: vector(g, "output_norm.weight", d)?, output, layers, owned })
+        Ok(Weights {
+            token_embd,
+            output_norm: vector(g, "output_norm.weight", d)?,
+            output,
+            layers,
+            owned,
+            absorbed: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The absorbed-mode matrices (`wk_b`, `wv_b`) of every layer, built once (spec §4.3).
+    pub fn absorbed(&self, hp: &Hparams) -> Result<&mla::Absorbed> {
+        let g = mla::Geom { n_head: hp.n_head, nope: hp.n_nope, d_v: hp.head_dim_v, r_kv: hp.kv_lora_rank };
+        let r =
+            self.absorbed.get_or_init(|| mla::Absorbed::build(g, self.layers.iter().map(|l| (&l.kv_b, l.k_b.as_ref(), l.v_b.as_ref()))));
+        r.as_ref().map_err(|e| Error::Invalid { what: format!("deriving attn_k_b/attn_v_b: {e}") })
+    }
+
+    /// The latent-cache geometry of the MLA modes.
+    pub fn mla_geom(hp: &Hparams) -> crate::kv::mla::Geom {
+        crate::kv::mla::Geom { n_head: hp.n_head, r_kv: hp.kv_lora_rank, n_rope: hp.n_rot, nope: hp.n_nope, d_v: hp.head_dim_v }
     }
 
     /// Bytes of tensors derived at load.
@@ -366,6 +419,8 @@ pub struct Activations {
     pub moe: MoeScratch,
     pub logits: Vec<f32>,  // [n_ubatch, n_vocab]
     pub cells: Vec<usize>, // [n_ubatch] KV cell of each token
+    /// Scratch of the MLA modes 1–3 (empty in mode 0; set by the context).
+    pub mla: mla::MlaScratch,
 }
 
 impl Activations {
@@ -393,9 +448,10 @@ impl Activations {
             up: alloc(nu * ff, "activations ffn up", t)?,
             actq: alloc(nu * act_rb, "quantized activations", t)?,
             rope: alloc(nu * hp.n_rot, "rope cache", t)?,
-            moe: MoeScratch::new(nu, hp.n_embd, hp.n_expert, hp.n_expert_used, ff_moe, t)?,
+            moe: MoeScratch::new(nu, hp.n_embd, &hp.routing(), ff_moe, act_rb, t)?,
             logits: alloc(nu * hp.n_vocab, "logits", t)?,
             cells: alloc(nu, "cell index", t)?,
+            mla: mla::MlaScratch::default(),
         })
     }
 }
@@ -412,8 +468,9 @@ impl Deepseek2 {
         Ok(Deepseek2 { hp, w })
     }
 
-    /// Run one ubatch (MLA mode 0); logits of `ub.out` rows land in `a.logits`. KV slots must already be
-    /// reserved: `a.cells[i]` is the cell of token i. The cache holds `H` heads of K (d_k) and V (d_v).
+    /// Run one ubatch; logits of `ub.out` rows land in `a.logits`. KV slots must already be reserved:
+    /// `a.cells[i]` is the cell of token i. Mode 0 caches `H` heads of K (d_k) and V (d_v); MLA modes
+    /// (`kv.mla > 0`) cache the latent rows (blocks/mla.rs).
     pub fn forward(&self, pool: &ThreadPool, a: &mut Activations, kv: &mut KvCache, rope: &RopeParams, ub: &Ubatch) -> Result<()> {
         let hp = &self.hp;
         let n = ub.tokens.len();
@@ -444,28 +501,46 @@ impl Deepseek2 {
                 ops::rmsnorm(&a.z[i * nz..i * nz + r], &l.kv_a_norm, hp.eps, &mut a.c[i * r..(i + 1) * r]);
                 // [n, r_kv]
             }
-            ops::matmul(pool, &l.kv_b, &a.c, n, &mut a.actq, &mut a.kvb); // [n, H·(nope + d_v)]
             for i in 0..n {
                 let rc = &a.rope[i * nr..(i + 1) * nr];
-                let kpe = &mut a.z[i * nz + r..(i + 1) * nz];
-                ops::rope_row(kpe, nr, rope.mode, nr, rc);
-                let (q, k, v, kvb) = (
-                    &mut a.q[i * nq..(i + 1) * nq],
-                    &mut a.k[i * nq..(i + 1) * nq],
-                    &mut a.v[i * h * dv..(i + 1) * h * dv],
-                    &a.kvb[i * nkvb..(i + 1) * nkvb],
-                );
+                ops::rope_row(&mut a.z[i * nz + r..(i + 1) * nz], nr, rope.mode, nr, rc); // k_pe [d_rope]
                 for hh in 0..h {
-                    // Q[h] = [q_nope | rope(q_pe)], K[h] = [k_nope | rope(k_pe)] (rope part last in mode 0)
-                    ops::rope_row(&mut q[hh * dk + nope..(hh + 1) * dk], nr, rope.mode, nr, rc);
-                    let src = &kvb[hh * (nope + dv)..(hh + 1) * (nope + dv)];
-                    k[hh * dk..hh * dk + nope].copy_from_slice(&src[..nope]);
-                    k[hh * dk + nope..(hh + 1) * dk].copy_from_slice(&a.z[i * nz + r..(i + 1) * nz]);
-                    v[hh * dv..(hh + 1) * dv].copy_from_slice(&src[nope..]);
+                    // q_pe is the last d_rope of each head's d_k block
+                    ops::rope_row(&mut a.q[i * nq + hh * dk + nope..i * nq + (hh + 1) * dk], nr, rope.mode, nr, rc);
                 }
-                kv.write(il, a.cells[i], k, v);
             }
-            blocks::attn::attention(pool, kv, il, &a.q[..n * nq], ub.pos, ub.seq, kq_scale, &mut a.att[..n * h * dv]);
+            if kv.mla > 0 {
+                let (wk_b, wv_b) = &self.w.absorbed(hp)?.layers[il];
+                let x = mla::LayerIn {
+                    kv_b: &l.kv_b,
+                    wk_b,
+                    wv_b,
+                    q: &a.q[..n * nq],
+                    z: &a.z[..n * nz],
+                    c: &a.c[..n * r],
+                    cells: &a.cells[..n],
+                    pos: ub.pos,
+                    seq: ub.seq,
+                    kq_scale,
+                };
+                mla::attention(pool, Weights::mla_geom(hp), kv, il, &x, &mut a.mla, &mut a.att[..n * h * dv]);
+            // [n, H·d_v]
+            } else {
+                ops::matmul(pool, &l.kv_b, &a.c, n, &mut a.actq, &mut a.kvb); // [n, H·(nope + d_v)]
+                for i in 0..n {
+                    let (k, v, kvb) =
+                        (&mut a.k[i * nq..(i + 1) * nq], &mut a.v[i * h * dv..(i + 1) * h * dv], &a.kvb[i * nkvb..(i + 1) * nkvb]);
+                    for hh in 0..h {
+                        // K[h] = [k_nope | rope(k_pe)] (rope part last in mode 0)
+                        let src = &kvb[hh * (nope + dv)..(hh + 1) * (nope + dv)];
+                        k[hh * dk..hh * dk + nope].copy_from_slice(&src[..nope]);
+                        k[hh * dk + nope..(hh + 1) * dk].copy_from_slice(&a.z[i * nz + r..(i + 1) * nz]);
+                        v[hh * dv..(hh + 1) * dv].copy_from_slice(&src[nope..]);
+                    }
+                    kv.write(il, a.cells[i], k, v);
+                }
+                blocks::attn::attention(pool, kv, il, &a.q[..n * nq], ub.pos, ub.seq, kq_scale, &mut a.att[..n * h * dv]);
+            }
             ops::matmul(pool, &l.wo, &a.att, n, &mut a.actq, &mut a.tmp); // [n, n_embd]
             ops::add(&mut a.x[..n * d], &a.tmp[..n * d]);
             ops::rmsnorm(&a.x[..n * d], &l.ffn_norm, hp.eps, &mut a.xn[..n * d]);

@@ -5,6 +5,7 @@ pub mod blocks;
 pub mod deepseek2;
 pub mod hparams;
 pub mod llama;
+pub mod repack;
 pub(crate) mod weights;
 
 use crate::error::{Error, Result};
@@ -27,6 +28,13 @@ impl Arch {
     }
 }
 
+/// Load-time options of `Model::open_with`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenOptions {
+    /// `-rtr`: repack CPU weights into their row-interleaved form (model/repack.rs).
+    pub run_time_repack: bool,
+}
+
 /// The loaded network of one architecture.
 pub enum Net {
     Llama(llama::Llama),
@@ -36,6 +44,10 @@ pub enum Net {
 pub struct Model {
     pub arch: Arch,
     pub net: Net,
+    /// Weights uploaded to GPUs by the placement (empty for a CPU-only model) and the placement report.
+    pub gpu: crate::cuda::Resident,
+    /// Weights repacked at load (`-rtr`, model/repack.rs); after `net`, which points into them.
+    pub repacked: repack::Owned,
     /// Declared after `net` so the mapping is dropped last (the weights point into it).
     pub gguf: GgufModel,
 }
@@ -44,6 +56,25 @@ impl Model {
     pub fn open(path: &str) -> Result<Model> {
         let gguf = GgufModel::open(path)?;
         Model::from_gguf(gguf)
+    }
+
+    /// Open with load-time options (`-rtr`).
+    pub fn open_with(path: &str, opts: &OpenOptions) -> Result<Model> {
+        let gguf = GgufModel::open(path)?;
+        let (mut m, owned) = repack::scope(opts.run_time_repack, || Model::from_gguf(gguf))?;
+        m.repacked = owned;
+        Ok(m)
+    }
+
+    /// Open with load-time options and an explicit device per tensor name (src/engine/placement.ts decides;
+    /// cuda/mod.rs applies; `-rtr` repacks only the weights that stay on the CPU).
+    pub fn open_placed(path: &str, opts: &OpenOptions, plan: &crate::cuda::Placement) -> Result<Model> {
+        let gguf = GgufModel::open(path)?;
+        let rtr = opts.run_time_repack;
+        let ((mut m, owned), gpu) = crate::cuda::load_scope(plan, || repack::scope(rtr, || Model::from_gguf(gguf)))?;
+        m.repacked = owned;
+        m.gpu = gpu;
+        Ok(m)
     }
 
     pub fn from_gguf(gguf: GgufModel) -> Result<Model> {
@@ -56,7 +87,7 @@ impl Model {
             Arch::Llama => Net::Llama(llama::Llama::load(&gguf)?),
             Arch::Deepseek2 => Net::Deepseek2(deepseek2::Deepseek2::load(&gguf)?),
         };
-        Ok(Model { arch, net, gguf })
+        Ok(Model { arch, net, gpu: crate::cuda::Resident::default(), repacked: repack::Owned::default(), gguf })
     }
 
     pub fn n_vocab(&self) -> usize {

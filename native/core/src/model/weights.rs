@@ -46,7 +46,11 @@ pub(crate) fn bind(name: &str, data: &[u8], q: QType, ne0: usize, ne1: usize) ->
     // them) or into a heap buffer the weights own (never resized or dropped before the QMatrix values).
     let data: &'static [u8] = unsafe { std::mem::transmute::<&[u8], &'static [u8]>(&data[..rb * ne1]) };
     // Kernel table entry (quantize_act + gemm per NY), resolved once here (STYLE §2 rule 4).
-    QMatrix::new(data, q, ne0, ne1).ok_or_else(|| unsupported("no CPU kernels (dot product or activation quantizer)"))
+    let m = QMatrix::new(data, q, ne0, ne1).ok_or_else(|| unsupported("no CPU kernels (dot product or activation quantizer)"))?;
+    // Upload to a GPU when the placement in force (Model::open_placed) puts this tensor there.
+    let m = crate::cuda::place(name, m)?;
+    // -rtr: a CPU weight is repacked into its row-interleaved form when a repacking scope is in force.
+    super::repack::apply(name, m)
 }
 
 /// A 2-D weight `[ne0 = in, ne1 = out]` from the mmap, bound to its kernels.

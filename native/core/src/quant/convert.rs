@@ -66,6 +66,14 @@ pub fn nearest_int(f: f32) -> i32 {
     ((val.to_bits() & 0x007f_ffff) as i32) - 0x0040_0000
 }
 
+/// `nearest_int(a·b)` as the reference build computes it: GCC contracts the inlined `a*b + 1.5·2^23` into one
+/// FMA (`-march=native`, `-ffp-contract=fast`), so the product is rounded only once, together with the shift.
+#[inline]
+pub fn nearest_int_mul(a: f32, b: f32) -> i32 {
+    let val = a.mul_add(b, 12_582_912.0);
+    ((val.to_bits() & 0x007f_ffff) as i32) - 0x0040_0000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,12 +4,18 @@
 //!   `trunc` + a ±1 fix-up where |x − trunc x| ≥ 0.5, not `_mm256_round_ps`' half-to-even);
 //! * Q8_K: signed max (first of largest magnitude), `q = min(127, nearest_int(−127/max · x))` with the
 //!   reference's magic-number rounding, `bsums`, ik's `sum = d·Σq`;
-//! * F16 (`vcvtps2ph`, round to nearest even), BF16 (integer round-to-nearest-even with the NaN rule), F32 copy.
+//! * F16 (`vcvtps2ph`, round to nearest even), BF16 (integer round-to-nearest-even with the NaN rule), F32 copy;
+//! * Q8_2_X4 (ik's AVX2 partner of Q8_0 / Q4_0 / IQ4_NL weights, `quantize_row_q8_2_x4` in iqk_quantize.cpp):
+//!   `d = bf16(amax/127)`, `q = round_half_even(x·(1/d))`, the block's Σq as i16; groups of four blocks share
+//!   one 144-byte record `[4 × bf16 d][4 × i16 Σq][4 × 32 q]`, the `nb % 4` tail blocks are 36-byte
+//!   `[bf16 d][i16 Σq][32 q]`. `quantize_q8_2_x4_ref` is the scalar twin (bit-identical).
 //!
 //! NaN inputs: F16 keeps the NaN payload bits that `vcvtps2ph` keeps (the scalar reference writes 0x7E00);
 //! the Q8 quantizers' results for NaN inputs are unspecified (as in ik).
 
-use crate::quant::convert::f32_to_f16;
+use crate::quant::convert::{bf16_to_f32, f32_to_bf16, f32_to_f16};
+use crate::quant::formats::Format;
+use crate::quant::QType;
 
 const QK: usize = 32;
 const QK_K: usize = 256;
@@ -17,7 +23,7 @@ const QK_K: usize = 256;
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use super::super::x86::*;
-    use super::{f32_to_f16, QK, QK_K};
+    use super::{bf16_to_f32, f32_to_bf16, f32_to_f16, q8_2_offsets, QK, QK_K};
 
     #[inline(always)]
     unsafe fn abs_ps(v: __m256) -> __m256 {
@@ -83,6 +89,30 @@ mod imp {
             let (d, sum) = q8_block(xb.as_ptr(), b.as_mut_ptr().add(4));
             b[0..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
             b[2..4].copy_from_slice(&f32_to_f16(sum as f32 * d).to_le_bytes());
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn q8_2_x4(src: &[f32], dst: &mut [u8]) {
+        let nb = src.len() / QK;
+        let sign = _mm256_set1_ps(-0.0);
+        for ib in 0..nb {
+            let x = src.as_ptr().add(ib * QK);
+            let v = [_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(8)), _mm256_loadu_ps(x.add(16)), _mm256_loadu_ps(x.add(24))];
+            let m = _mm256_max_ps(
+                _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])),
+            );
+            let t = f32_to_bf16(hmax_ps(m) / 127.0);
+            let d = bf16_to_f32(t);
+            let id = _mm256_set1_ps(if d > 0.0 { 1.0 / d } else { 0.0 });
+            let r = |k: usize| _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            let q = [r(0), r(1), r(2), r(3)];
+            let s = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+            let (od, os, oq) = q8_2_offsets(nb, ib);
+            dst[od..od + 2].copy_from_slice(&t.to_le_bytes());
+            dst[os..os + 2].copy_from_slice(&(s as i16).to_le_bytes());
+            _mm256_storeu_si256(dst.as_mut_ptr().add(oq) as *mut __m256i, pack32(q[0], q[1], q[2], q[3]));
         }
     }
 
@@ -206,11 +236,86 @@ act!(quantize_q8_0, q8_0, QK, 34);
 act!(quantize_q8_1, q8_1, QK, 36);
 act!(quantize_q8_k, q8_k, QK_K, 296);
 act!(quantize_f16, f16, 1, 2);
+act!(quantize_q8_2_x4, q8_2_x4, QK, 36);
 act!(quantize_bf16, bf16, 1, 2);
 
 /// F32 activations: a plain copy (no SIMD needed).
 pub fn quantize_f32(src: &[f32], dst: &mut [u8]) {
     for (c, &x) in dst.chunks_exact_mut(4).zip(src) {
         c.copy_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// Byte offsets of block `ib`'s scale, Σq and first quant inside a Q8_2_X4 row of `nb` blocks.
+#[inline(always)]
+pub(crate) fn q8_2_offsets(nb: usize, ib: usize) -> (usize, usize, usize) {
+    let nb4 = nb / 4;
+    if ib < 4 * nb4 {
+        let (g, r) = (ib / 4 * 144, ib % 4);
+        (g + 2 * r, g + 8 + 2 * r, g + 16 + 32 * r)
+    } else {
+        let b = nb4 * 144 + (ib - 4 * nb4) * 36;
+        (b, b + 2, b + 4)
+    }
+}
+
+/// Scalar twin of `quantize_q8_2_x4` (and the scalar tier's Q8_2_X4 quantizer): one row of `src.len()`
+/// floats (a multiple of 32). q is the f32 product rounded half to even; the stored byte saturates to i8
+/// (never reached: |x·(1/d)| ≤ 127·(1 + 2⁻⁸) < 127.5) while Σq uses the unsaturated values, as ik.
+pub fn quantize_q8_2_x4_ref(src: &[f32], dst: &mut [u8]) {
+    assert!(src.len() % QK == 0 && dst.len() >= src.len() / QK * 36, "quantize_q8_2_x4_ref: bad sizes");
+    let nb = src.len() / QK;
+    for (ib, xb) in src.chunks_exact(QK).enumerate() {
+        let amax = xb.iter().fold(0.0f32, |m, &v| m.max(v.abs()));
+        let t = f32_to_bf16(amax / 127.0);
+        let d = bf16_to_f32(t);
+        let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+        let (od, os, oq) = q8_2_offsets(nb, ib);
+        let mut sum = 0i32;
+        for (j, &v) in xb.iter().enumerate() {
+            let q = (v * id).round_ties_even() as i32;
+            sum += q;
+            dst[oq + j] = q.clamp(-128, 127) as i8 as u8;
+        }
+        dst[od..od + 2].copy_from_slice(&t.to_le_bytes());
+        dst[os..os + 2].copy_from_slice(&(sum as i16).to_le_bytes());
+    }
+}
+
+fn quantize_rows_q8_2_x4(src: &[f32], dst: &mut [u8], ne0: usize, _imatrix: Option<&[f32]>) {
+    let rb = ne0 / QK * 36;
+    for (x, y) in src.chunks_exact(ne0).zip(dst.chunks_exact_mut(rb)) {
+        quantize_q8_2_x4_ref(x, y);
+    }
+}
+
+fn dequantize_rows_q8_2_x4(src: &[u8], dst: &mut [f32], ne0: usize) {
+    let (nb, rb) = (ne0 / QK, ne0 / QK * 36);
+    for (x, y) in src.chunks_exact(rb).zip(dst.chunks_exact_mut(ne0)) {
+        for ib in 0..nb {
+            let (od, _, oq) = q8_2_offsets(nb, ib);
+            let d = bf16_to_f32(u16::from_le_bytes([x[od], x[od + 1]]));
+            for j in 0..QK {
+                y[ib * QK + j] = d * (x[oq + j] as i8) as f32;
+            }
+        }
+    }
+}
+
+/// The Q8_2_X4 activation encoding as a `Format` (it has no entry in the tensor-format registry: it never
+/// appears in a file). Dequantize gives `d·q` per block; `vec_dot` is none (it is only ever the `y` side).
+pub static Q8_2_X4_FORMAT: Format = Format {
+    qtype: QType::Q8_2_X4,
+    dequantize: dequantize_rows_q8_2_x4,
+    quantize: Some(quantize_rows_q8_2_x4),
+    vec_dot_type: QType::Q8_2_X4,
+    vec_dot: None,
+};
+
+/// The format of an activation type a kernel-table entry can name: the registry's, or Q8_2_X4's.
+pub fn act_format(q: QType) -> Option<&'static Format> {
+    match q {
+        QType::Q8_2_X4 => Some(&Q8_2_X4_FORMAT),
+        _ => crate::quant::formats::lookup(q),
     }
 }

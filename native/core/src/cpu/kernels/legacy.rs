@@ -1,38 +1,41 @@
-//! 32-weight block types against Q8_0 activations: Q8_0, Q4_0, IQ4_NL (AVX2).
+//! 32-weight block types against Q8_2_X4 activations: Q8_0, IQ4_NL, Q4_0 (AVX2 + bit-identical scalar twins).
 //!
-//! Reference: `quant/formats/{q8,legacy,iq4}.rs` `vec_dot_*_q8_0`: per block exact `sumi = Σ x·y`, then
-//! `sumf += (dx·dy)·sumi`, blocks in order. Here (ik's `mul_mat_qX_0_q8_0_T` order): each weight block is
-//! unpacked once into 32 signed i8 and reused for the NY activation rows; per group of four blocks the exact
-//! i32 partial sums of each block (two per block, one per 128-bit lane) are interleaved into one 8×i32 vector,
-//! converted to f32 and FMA'd with the 4 `dx·dy` scale products (duplicated in both lanes) into one 8-lane f32
-//! accumulator per activation row; one horizontal sum per output at the end. Integer per-block sums are exact
-//! (checked through `debug_block_sums`); the f32 result agrees with the reference to 1e-5 of Σ|x·y|.
+//! This is ik's AVX2 plan for these weights @ 8337e4cd (`iqk_gemm_legacy_quants.cpp`,
+//! `iqk_set_kernels_legacy_quants`): the activations are Q8_2_X4 (`act::quantize_q8_2_x4`: bf16 scales,
+//! round-half-even quants, per-block Σq), and
+//! * Q8_0, IQ4_NL (`mul_mat_qX_0_q8_0_T<…, block_q8_2>`, `Sum4TypeQ82S`): signed levels, per group of four
+//!   blocks the exact i32 half-block sums `[b0lo b1lo b2lo b3lo | b0hi b1hi b2hi b3hi]` (lo: elements 0..15,
+//!   hi: 16..31) are converted to f32 and FMA'd with `dx·dy` (both lanes) into one 8-lane accumulator per
+//!   activation row; a tail block (`nb % 4`) adds its 8 four-element partial sums with `dx·dy`;
+//! * Q4_0 (`Q4_0_1_Unpacker`, `mul_mat_qX_1_q8_2_T`): unsigned levels 0..15 (`Sum4q4`) and the offset −8
+//!   applied through the activation sums: per group `accm += (−8·dx)·(dy·Σq)` (4 lanes), tail blocks
+//!   `accm += ((−8·dx)·(dy·Σq))·0.25` in every lane;
+//! * result: `hsum8(acc)` (Q8_0, IQ4_NL) or `hsum4(lo(acc) + hi(acc) + accm)` (Q4_0) with ik's lane order.
 //!
-//! No allocation: the activation scales are converted once per call into an on-stack array
-//! (`NY × CHUNK` f32); rows longer than `CHUNK` blocks are swept in chunks whose sums are added into `out`.
-//!
-//! Upstream idea: ggml/src/iqk/iqk_gemm_legacy_quants.cpp @ 8337e4cd (`mul_mat_qX_0_q8_0_T`, sign trick).
+//! The integer sums are exact (|pair| ≤ 2·127·127 and Q4_0's i16 partials ≤ 4·2·15·128 never saturate), so
+//! the scalar twins (`twin_*`) reproduce the AVX2 results bit for bit by emulating the same lanes and f32
+//! operations (`mul_add` = FMA). Large batches in ik (≥ 32 rows) repack the weights to Q8_0_R8 first; that
+//! order is not reproduced (only the perplexity tolerance applies there).
 
+use super::act::q8_2_offsets;
 use super::check_gemm;
+use crate::quant::convert::{bf16_to_f32, f16_to_f32};
 
 const QK: usize = 32;
-const Q8_0_BYTES: usize = 34;
+const ACT_BYTES: usize = 36;
+/// spec/quants.md §3.1 kvalues_iq4nl.
+const IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use super::super::x86::*;
-    use super::{Q8_0_BYTES, QK};
+    use super::{q8_2_offsets, QK};
 
-    /// Blocks per chunk of the K dimension: the on-stack activation-scale buffer holds `NY × CHUNK` f32
-    /// (8 × 512 × 4 B = 16 KiB); rows of up to 16384 weights take a single chunk.
-    pub const CHUNK: usize = 512;
-
-    /// One weight block type: bytes per block and its unpack into 32 signed levels.
+    /// One weight block type: bytes per block and its unpack into 32 levels.
     pub trait Blk32 {
         const BYTES: usize;
-        /// Levels within ±8: every 4-product partial of `dot_signed` fits i16 (≤ 4·8·128), so four blocks
-        /// combine through `packs` + `madd` (ik's `Sum4` `can_pack`) instead of the unpack tree.
-        const SMALL: bool = false;
+        /// Unsigned levels with the offset −8 taken through the activation sums (Q4_0's `qX_1` path).
+        const OFFSET8: bool = false;
         unsafe fn unpack(b: *const u8) -> __m256i;
     }
 
@@ -48,10 +51,10 @@ mod imp {
     pub struct Q40;
     impl Blk32 for Q40 {
         const BYTES: usize = 18;
-        const SMALL: bool = true;
+        const OFFSET8: bool = true;
         #[inline(always)]
         unsafe fn unpack(b: *const u8) -> __m256i {
-            _mm256_sub_epi8(nibbles_n16(b.add(2)), _mm256_set1_epi8(8))
+            nibbles_n16(b.add(2))
         }
     }
 
@@ -60,7 +63,6 @@ mod imp {
         const BYTES: usize = 18;
         #[inline(always)]
         unsafe fn unpack(b: *const u8) -> __m256i {
-            // spec/quants.md §3.1 kvalues_iq4nl, duplicated in both lanes for the in-lane shuffle
             let t = _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
             _mm256_shuffle_epi8(_mm256_set_m128i(t, t), nibbles_n16(b.add(2)))
         }
@@ -73,27 +75,42 @@ mod imp {
         _mm_cvtph_ps(_mm_setr_epi16(h(0), h(1), h(2), h(3), 0, 0, 0, 0))
     }
 
-    /// Exact per-block i32 sums of four blocks' 8×i32 partials `p0..p3` → `[s0 s1 s2 s3 | t0 t1 t2 t3]`, where
-    /// `s_k + t_k` = Σ of block k (s: its low 128-bit lane, t: its high lane).
+    /// Per-block i32 sums of four blocks' 8×i32 partials → `[s0 s1 s2 s3 | t0 t1 t2 t3]` (s: low lane of each
+    /// block, t: high lane); exact.
     #[inline(always)]
-    pub unsafe fn interleave4(p0: __m256i, p1: __m256i, p2: __m256i, p3: __m256i) -> __m256i {
-        // [p0_0+p0_2, p1_0+p1_2, p0_1+p0_3, p1_1+p1_3 | same on the high lane]
+    unsafe fn interleave4(p0: __m256i, p1: __m256i, p2: __m256i, p3: __m256i) -> __m256i {
         let p01 = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1));
         let p23 = _mm256_add_epi32(_mm256_unpacklo_epi32(p2, p3), _mm256_unpackhi_epi32(p2, p3));
         _mm256_add_epi32(_mm256_unpacklo_epi64(p01, p23), _mm256_unpackhi_epi64(p01, p23))
     }
 
-    /// `interleave4` for a `SMALL` type: the same lanes, exact (no i16 saturation: |partials| ≤ 2·4096).
+    /// Unsigned 0..15 × signed: the 8 four-element partials as i32.
     #[inline(always)]
-    unsafe fn combine4<B: Blk32>(p0: __m256i, p1: __m256i, p2: __m256i, p3: __m256i) -> __m256i {
-        if B::SMALL {
-            let one = _mm256_set1_epi16(1);
-            let p01 = _mm256_madd_epi16(_mm256_packs_epi32(p0, p1), one);
-            let p23 = _mm256_madd_epi16(_mm256_packs_epi32(p2, p3), one);
-            _mm256_madd_epi16(_mm256_packs_epi32(p01, p23), one)
-        } else {
-            interleave4(p0, p1, p2, p3)
-        }
+    unsafe fn dot_unsigned(x: __m256i, y: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1))
+    }
+
+    /// ik's `Sum4q4`: i16 pair sums of four blocks combined in i16 (exact: ≤ 4·2·15·128), then widened.
+    #[inline(always)]
+    unsafe fn sum4_q4(q: &[__m256i; 4], y: *const u8) -> __m256i {
+        let m = |k: usize| _mm256_maddubs_epi16(q[k], _mm256_loadu_si256(y.add(32 * k) as *const __m256i));
+        let (p0, p1, p2, p3) = (m(0), m(1), m(2), m(3));
+        let p01 = _mm256_add_epi16(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1));
+        let p23 = _mm256_add_epi16(_mm256_unpacklo_epi32(p2, p3), _mm256_unpackhi_epi32(p2, p3));
+        let p = _mm256_add_epi16(_mm256_unpacklo_epi64(p01, p23), _mm256_unpackhi_epi64(p01, p23));
+        _mm256_madd_epi16(_mm256_set1_epi16(1), p)
+    }
+
+    /// Four bf16 at `p` → 4×f32.
+    #[inline(always)]
+    unsafe fn bf16x4(p: *const u8) -> __m128 {
+        _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(_mm_loadl_epi64(p as *const __m128i)), 16))
+    }
+
+    #[inline(always)]
+    unsafe fn hsum4(x: __m128) -> f32 {
+        let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+        _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)))
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -108,147 +125,159 @@ mod imp {
         ldo: usize,
     ) {
         let nb = n / QK;
-        // dy of every activation block of the chunk, converted once per call (shared by all nx weight rows)
-        let mut dy = [[0.0f32; CHUNK]; NY];
-        let mut c0 = 0;
-        while c0 < nb {
-            let cn = CHUNK.min(nb - c0);
-            for (iy, d) in dy.iter_mut().enumerate() {
-                for (ib, v) in d[..cn].iter_mut().enumerate() {
-                    *v = f16_at(y.add(iy * by + (c0 + ib) * Q8_0_BYTES));
-                }
-            }
-            chunk::<B, NY>(cn, x.add(c0 * B::BYTES), bx, nx, y.add(c0 * Q8_0_BYTES), by, &dy, out, ldo, c0 > 0);
-            c0 += cn;
-        }
-    }
-
-    /// `nb` blocks (≤ CHUNK) of every row; `add`: add into `out` (later chunks) instead of storing.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn chunk<B: Blk32, const NY: usize>(
-        nb: usize,
-        x: *const u8,
-        bx: usize,
-        nx: usize,
-        y: *const u8,
-        by: usize,
-        dy: &[[f32; CHUNK]; NY],
-        out: *mut f32,
-        ldo: usize,
-        add: bool,
-    ) {
+        let nb4 = nb / 4;
+        let m8 = _mm_set1_ps(-8.0);
         for ix in 0..nx {
             let xr = x.add(ix * bx);
             let mut acc = [_mm256_setzero_ps(); NY];
-            let mut ib = 0;
-            while ib + 4 <= nb {
-                let xb = xr.add(ib * B::BYTES);
-                let s0 = B::unpack(xb);
-                let s1 = B::unpack(xb.add(B::BYTES));
-                let s2 = B::unpack(xb.add(2 * B::BYTES));
-                let s3 = B::unpack(xb.add(3 * B::BYTES));
-                let (a0, a1, a2, a3) =
-                    (_mm256_sign_epi8(s0, s0), _mm256_sign_epi8(s1, s1), _mm256_sign_epi8(s2, s2), _mm256_sign_epi8(s3, s3));
+            let mut accm = [_mm_setzero_ps(); NY];
+            for g in 0..nb4 {
+                let xb = xr.add(4 * g * B::BYTES);
+                let q = [B::unpack(xb), B::unpack(xb.add(B::BYTES)), B::unpack(xb.add(2 * B::BYTES)), B::unpack(xb.add(3 * B::BYTES))];
                 let dx = d4(xb, B::BYTES);
                 for iy in 0..NY {
-                    let yb = y.add(iy * by + ib * Q8_0_BYTES + 2);
-                    let ld = |k: usize| _mm256_loadu_si256(yb.add(k * Q8_0_BYTES) as *const __m256i);
-                    let sumi = combine4::<B>(
-                        dot_signed(a0, s0, ld(0)),
-                        dot_signed(a1, s1, ld(1)),
-                        dot_signed(a2, s2, ld(2)),
-                        dot_signed(a3, s3, ld(3)),
-                    );
-                    let d = _mm_mul_ps(dx, _mm_loadu_ps(dy[iy].as_ptr().add(ib)));
+                    let yg = y.add(iy * by + g * 144);
+                    let dy = bf16x4(yg);
+                    let (d, sumi) = if B::OFFSET8 {
+                        let m = _mm_cvtepi32_ps(_mm_cvtepi16_epi32(_mm_loadl_epi64(yg.add(8) as *const __m128i)));
+                        accm[iy] = _mm_add_ps(accm[iy], _mm_mul_ps(_mm_mul_ps(dx, m8), _mm_mul_ps(dy, m)));
+                        (_mm_mul_ps(dx, dy), sum4_q4(&q, yg.add(16)))
+                    } else {
+                        let ld = |k: usize| _mm256_loadu_si256(yg.add(16 + 32 * k) as *const __m256i);
+                        let p = |k: usize| dot_signed(_mm256_sign_epi8(q[k], q[k]), q[k], ld(k));
+                        (_mm_mul_ps(dx, dy), interleave4(p(0), p(1), p(2), p(3)))
+                    };
                     acc[iy] = _mm256_fmadd_ps(_mm256_set_m128(d, d), _mm256_cvtepi32_ps(sumi), acc[iy]);
                 }
-                ib += 4;
             }
-            while ib < nb {
+            for ib in 4 * nb4..nb {
                 let xb = xr.add(ib * B::BYTES);
-                let s = B::unpack(xb);
-                let a = _mm256_sign_epi8(s, s);
+                let q = B::unpack(xb);
                 let dx = f16_at(xb);
+                let (od, os, oq) = q8_2_offsets(nb, ib);
                 for iy in 0..NY {
-                    let yb = y.add(iy * by + ib * Q8_0_BYTES);
-                    let v = _mm256_loadu_si256(yb.add(2) as *const __m256i);
-                    let d = _mm256_set1_ps(dx * dy[iy][ib]);
-                    acc[iy] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_signed(a, s, v)), acc[iy]);
+                    let yr = y.add(iy * by);
+                    let dy = f32::from_bits((u16::from_le_bytes([*yr.add(od), *yr.add(od + 1)]) as u32) << 16);
+                    let v = _mm256_loadu_si256(yr.add(oq) as *const __m256i);
+                    let p = if B::OFFSET8 {
+                        let m = i16::from_le_bytes([*yr.add(os), *yr.add(os + 1)]) as f32;
+                        let second = (-dx * 8.0) * (dy * m);
+                        accm[iy] = _mm_add_ps(accm[iy], _mm_set1_ps(second * 0.25));
+                        dot_unsigned(q, v)
+                    } else {
+                        dot_signed(_mm256_sign_epi8(q, q), q, v)
+                    };
+                    acc[iy] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy), _mm256_cvtepi32_ps(p), acc[iy]);
                 }
-                ib += 1;
             }
             for iy in 0..NY {
-                let o = out.add(iy * ldo + ix);
-                let s = hsum_ps(acc[iy]);
-                *o = if add { *o + s } else { s };
+                *out.add(iy * ldo + ix) = if B::OFFSET8 {
+                    let s = _mm_add_ps(_mm256_castps256_ps128(acc[iy]), _mm256_extractf128_ps(acc[iy], 1));
+                    hsum4(_mm_add_ps(s, accm[iy]))
+                } else {
+                    hsum_ps(acc[iy])
+                };
             }
-        }
-    }
-
-    /// The integer part of `gemm` alone: exact per-block sums of one weight row against one activation row,
-    /// through the same unpack, `dot_signed` and `combine4` (tail blocks: `hsum_i32`).
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn block_sums<B: Blk32>(nb: usize, x: *const u8, y: *const u8, out: &mut [i32]) {
-        let mut ib = 0;
-        while ib + 4 <= nb {
-            let p = |k: usize| {
-                let s = B::unpack(x.add((ib + k) * B::BYTES));
-                let v = _mm256_loadu_si256(y.add((ib + k) * Q8_0_BYTES + 2) as *const __m256i);
-                dot_signed(_mm256_sign_epi8(s, s), s, v)
-            };
-            let v = combine4::<B>(p(0), p(1), p(2), p(3));
-            let v = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-            _mm_storeu_si128(out.as_mut_ptr().add(ib) as *mut __m128i, v);
-            ib += 4;
-        }
-        while ib < nb {
-            let s = B::unpack(x.add(ib * B::BYTES));
-            let v = _mm256_loadu_si256(y.add(ib * Q8_0_BYTES + 2) as *const __m256i);
-            out[ib] = hsum_i32(dot_signed(_mm256_sign_epi8(s, s), s, v));
-            ib += 1;
         }
     }
 }
 
-super::gemm_wrappers!(Blk32::BYTES, blk QK, act Q8_0_BYTES;
+super::gemm_wrappers!(Blk32::BYTES, blk QK, act ACT_BYTES;
     gemm_q8_0 => Q80,
     gemm_q4_0 => Q40,
     gemm_iq4_nl => Iq4Nl,
 );
 
-/// Test hook: the exact per-block integer sums `Σ x·y` that the AVX2 kernels of `q` (Q8_0, Q4_0 or IQ4_NL)
-/// compute for one weight row `x` against one Q8_0 activation row `y` of `n` elements. `None` for another type
-/// or without AVX2+FMA+F16C.
-#[doc(hidden)]
-pub fn debug_block_sums(q: crate::quant::QType, n: usize, x: &[u8], y: &[u8]) -> Option<Vec<i32>> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use crate::quant::QType;
-        if !super::avx2_ok() || n % QK != 0 {
-            return None;
-        }
-        let nb = n / QK;
-        let bytes = match q {
-            QType::Q8_0 => 34,
-            QType::Q4_0 | QType::IQ4_NL => 18,
-            _ => return None,
-        };
-        assert!(x.len() >= nb * bytes && y.len() >= nb * Q8_0_BYTES, "debug_block_sums: rows too short");
-        let mut out = vec![0i32; nb];
-        // SAFETY: lengths checked above; AVX2+FMA+F16C present.
-        unsafe {
-            match q {
-                QType::Q8_0 => imp::block_sums::<imp::Q80>(nb, x.as_ptr(), y.as_ptr(), &mut out),
-                QType::Q4_0 => imp::block_sums::<imp::Q40>(nb, x.as_ptr(), y.as_ptr(), &mut out),
-                _ => imp::block_sums::<imp::Iq4Nl>(nb, x.as_ptr(), y.as_ptr(), &mut out),
+// ---------------------------------------------------------------- scalar twins
+
+/// Weight block decoders of the twins: `(dx, 32 levels)`; Q4_0 gives the unsigned 0..15 levels.
+fn levels_q8_0(b: &[u8]) -> (f32, [i32; QK]) {
+    (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), std::array::from_fn(|j| b[2 + j] as i8 as i32))
+}
+
+fn nibble(b: &[u8], j: usize) -> usize {
+    (if j < 16 { b[2 + j] & 15 } else { b[2 + j - 16] >> 4 }) as usize
+}
+
+fn levels_q4_0(b: &[u8]) -> (f32, [i32; QK]) {
+    (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), std::array::from_fn(|j| nibble(b, j) as i32))
+}
+
+fn levels_iq4_nl(b: &[u8]) -> (f32, [i32; QK]) {
+    (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), std::array::from_fn(|j| IQ4NL[nibble(b, j)] as i32))
+}
+
+/// ik's `hsum_float_8` order.
+fn hsum8(a: &[f32; 8]) -> f32 {
+    let s: [f32; 4] = std::array::from_fn(|i| a[i] + a[i + 4]);
+    (s[0] + s[2]) + (s[1] + s[3])
+}
+
+/// One dot product in the AVX2 kernel's lanes and f32 operations (see the module doc).
+fn twin_dot(n: usize, x: &[u8], xbytes: usize, dec: fn(&[u8]) -> (f32, [i32; QK]), offset8: bool, y: &[u8]) -> f32 {
+    let nb = n / QK;
+    let nb4 = nb / 4;
+    let mut acc = [0.0f32; 8];
+    let mut accm = [0.0f32; 4];
+    let yq = |ib: usize| {
+        let (od, os, oq) = q8_2_offsets(nb, ib);
+        let dy = bf16_to_f32(u16::from_le_bytes([y[od], y[od + 1]]));
+        let m = i16::from_le_bytes([y[os], y[os + 1]]) as f32;
+        (dy, m, &y[oq..oq + QK])
+    };
+    for g in 0..nb4 {
+        let mut d = [0.0f32; 4];
+        let mut sumi = [0i32; 8];
+        for k in 0..4 {
+            let (dx, q) = dec(&x[(4 * g + k) * xbytes..]);
+            let (dy, m, v) = yq(4 * g + k);
+            d[k] = dx * dy;
+            if offset8 {
+                accm[k] += (dx * -8.0) * (dy * m);
             }
+            sumi[k] = (0..16).map(|j| q[j] * v[j] as i8 as i32).sum();
+            sumi[k + 4] = (16..32).map(|j| q[j] * v[j] as i8 as i32).sum();
         }
-        Some(out)
+        for l in 0..8 {
+            acc[l] = d[l % 4].mul_add(sumi[l] as f32, acc[l]);
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (q, n, x, y);
-        None
+    for ib in 4 * nb4..nb {
+        let (dx, q) = dec(&x[ib * xbytes..]);
+        let (dy, m, v) = yq(ib);
+        if offset8 {
+            let second = (-dx * 8.0) * (dy * m);
+            accm.iter_mut().for_each(|a| *a += second * 0.25);
+        }
+        let d = dx * dy;
+        for l in 0..8 {
+            let p: i32 = (4 * l..4 * l + 4).map(|j| q[j] * v[j] as i8 as i32).sum();
+            acc[l] = d.mul_add(p as f32, acc[l]);
+        }
+    }
+    if offset8 {
+        let s: [f32; 4] = std::array::from_fn(|i| acc[i] + acc[i + 4] + accm[i]);
+        (s[0] + s[2]) + (s[1] + s[3])
+    } else {
+        hsum8(&acc)
     }
 }
+
+macro_rules! twin {
+    ($name:ident, $bytes:expr, $dec:ident, $off:expr) => {
+        /// Scalar twin of the AVX2 kernel of the same type (bit-identical results).
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name(n: usize, x: &[u8], bx: usize, nx: usize, y: &[u8], by: usize, ny: usize, out: &mut [f32], ldo: usize) {
+            check_gemm(n, QK, n / QK * $bytes, n / QK * ACT_BYTES, x, bx, nx, y, by, ny, out, ldo);
+            for iy in 0..ny {
+                for ix in 0..nx {
+                    out[iy * ldo + ix] = twin_dot(n, &x[ix * bx..], $bytes, $dec, $off, &y[iy * by..]);
+                }
+            }
+        }
+    };
+}
+
+twin!(twin_q8_0, 34, levels_q8_0, false);
+twin!(twin_q4_0, 18, levels_q4_0, true);
+twin!(twin_iq4_nl, 18, levels_iq4_nl, false);

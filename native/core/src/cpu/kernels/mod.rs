@@ -7,13 +7,11 @@
 //! Exactness contract (tested in `tests/cpu_kernels.rs`):
 //! * `kquants` (incl. IQ4_XS): per block the exact i32 sums of the scalar reference (`quant/formats`), then the
 //!   reference's f32 expression and block order → bit-identical results;
-//! * `legacy` (Q8_0, Q4_0, IQ4_NL against Q8_0): per block the exact i32 sums of the reference (tested through
-//!   `legacy::debug_block_sums`), then ik's f32 order (`mul_mat_qX_0_q8_0_T`: `dx·dy` × sum FMA'd into 8-lane
-//!   accumulators, one horizontal sum at the end) → the dot products agree within 1e-5 of Σ|x·y|;
-//! * float families (`float`): 8-lane f32 FMA partial sums (ik's order, not the reference's f64 sum) → agree
-//!   within 1e-5 of Σ|x·y|;
+//! * `legacy` (Q8_0, Q4_0, IQ4_NL against Q8_2_X4) and float weights (`float`, against F32): ik's AVX2
+//!   arithmetic (activation type, integer lanes, f32 FMA order); their scalar tier is a bit-identical twin
+//!   (`legacy::twin_*`, `float::twin_*`), itself checked against the dequantized dot product to 1e-5 of Σ|x·y|;
 //! * activation quantizers (`act`): bit-identical bytes for finite inputs;
-//! * the scalar tier (`IKL_CPU_TIER=scalar`) is the reference itself, bit for bit.
+//! * the scalar tier (`IKL_CPU_TIER=scalar`) is the reference itself (the twins for legacy/float), bit for bit.
 //!
 //! Upstream ideas (rewritten): ggml/src/iqk/iqk_gemm_legacy_quants.cpp, iqk_gemm_kquants.cpp,
 //! iqk_gemm_iquants.cpp @ 8337e4cd — weight block unpacked once and reused over NY rows, `_mm256_sign_epi8`
@@ -21,6 +19,8 @@
 
 pub mod act;
 pub mod float;
+pub mod interleaved;
+pub mod iqk;
 pub mod kquants;
 pub mod legacy;
 

@@ -118,14 +118,14 @@ fn shift_values(s: usize, k: usize) -> &'static [f32; 3] {
 }
 
 /// Result of the per-16-weight search.
-struct Block {
-    scale: f32,
-    index: [u16; 2],
-    shift: usize,
+pub(super) struct Block {
+    pub(super) scale: f32,
+    pub(super) index: [u16; 2],
+    pub(super) shift: usize,
 }
 
 /// ggml `iq1m_process_1block`.
-fn process_block(xb: &[f32], weight: &[f32]) -> Block {
+pub(super) fn process_block(xb: &[f32], weight: &[f32]) -> Block {
     let lat = lattice_iq1s();
     // Exact weighted least squares: sort, try every split into three runs and all four shift combinations,
     // with prefix sums kept separately for the two 8-weight groups.

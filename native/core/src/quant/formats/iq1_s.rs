@@ -75,15 +75,15 @@ fn vec_dot(n: usize, x: &[u8], y: &[u8]) -> f32 {
 }
 
 /// Result of the per-32-block search.
-struct Block {
-    scale: f32,
-    index: [u16; 4],
+pub(super) struct Block {
+    pub(super) scale: f32,
+    pub(super) index: [u16; 4],
     /// +1: values {−1, 0, 1} + DELTA; −1: − DELTA.
-    shift: i32,
+    pub(super) shift: i32,
 }
 
 /// ggml `iq1s_process_1block` for a 32-weight block.
-fn process_block(xb: &[f32], weight: &[f32]) -> Block {
+pub(super) fn process_block(xb: &[f32], weight: &[f32]) -> Block {
     let max = xb.iter().fold(xb[0].abs(), |m, &v| m.max(v.abs()));
     if max < GROUP_MAX_EPS {
         return Block { scale: 0.0, index: [0; 4], shift: 1 };

@@ -9,10 +9,10 @@
 //! extra factors of §6.12.6 (IQ2_KT 1.05, IQ3_KT 1.01 on x86) are *not* applied here: they belong to the
 //! kernels that reproduce ik's model outputs.
 //!
-//! Not implemented yet: the quantizers (§13.6; ik `quantize_iq*_kt`, a k-means codebook search) — `quantize`
-//! is `None`, so these types can be read and run but not produced.
+//! The quantizers (§13.6) live in `kt_quant` / `kt_search`.
 
 use super::common::rd_f32;
+use super::kt_quant as kq;
 use super::values::KVALUES_IQ4NL as IQ4K_VALUES;
 use super::Format;
 use crate::quant::QType;
@@ -110,15 +110,15 @@ fn dequantize_iq4_kt(src: &[u8], dst: &mut [f32], ne0: usize) {
 }
 
 macro_rules! kt {
-    ($q:ident, $deq:ident) => {
-        Format { qtype: QType::$q, dequantize: $deq, quantize: None, vec_dot_type: QType::Q8_2_X4, vec_dot: None }
+    ($q:ident, $deq:ident, $quant:ident) => {
+        Format { qtype: QType::$q, dequantize: $deq, quantize: Some(kq::$quant), vec_dot_type: QType::Q8_2_X4, vec_dot: None }
     };
 }
 
-pub static IQ1_KT: Format = kt!(IQ1_KT, dequantize_iq1_kt);
-pub static IQ2_KT: Format = kt!(IQ2_KT, dequantize_iq2_kt);
-pub static IQ3_KT: Format = kt!(IQ3_KT, dequantize_iq3_kt);
-pub static IQ4_KT: Format = kt!(IQ4_KT, dequantize_iq4_kt);
+pub static IQ1_KT: Format = kt!(IQ1_KT, dequantize_iq1_kt, quantize_iq1_kt);
+pub static IQ2_KT: Format = kt!(IQ2_KT, dequantize_iq2_kt, quantize_iq2_kt);
+pub static IQ3_KT: Format = kt!(IQ3_KT, dequantize_iq3_kt, quantize_iq3_kt);
+pub static IQ4_KT: Format = kt!(IQ4_KT, dequantize_iq4_kt, quantize_iq4_kt);
 
 #[cfg(test)]
 mod tests {

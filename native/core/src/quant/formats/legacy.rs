@@ -81,12 +81,13 @@ fn unpack_5bit(qs: &[u8], qh: u32) -> [u8; 32] {
     q
 }
 
-/// Importance weights of the legacy imatrix paths: `qw_j · sqrt(σ² + x_j²)`, σ² = Σx²/ne0 over the row.
+/// Importance weights of the legacy imatrix paths: `qw_j · sqrt(σ² + x_j²)`, σ² = Σx²/ne0 over the row. The
+/// reference build computes `σ² + x²` as one FMA (GCC contraction under `-march=native`), so do we.
 #[inline]
 fn legacy_weights(xb: &[f32], qw: &[f32], sigma2: f32) -> [f32; QK] {
     let mut w = [0.0f32; QK];
     for j in 0..QK {
-        w[j] = qw[j] * (sigma2 + xb[j] * xb[j]).sqrt();
+        w[j] = qw[j] * xb[j].mul_add(xb[j], sigma2).sqrt();
     }
     w
 }
@@ -111,7 +112,7 @@ pub fn quantize_row_q4_0_ref(x: &[f32], y: &mut [u8]) {
         let mut l = [0u8; QK];
         for j in 0..QK {
             // why 8.5: offset 8 plus 0.5 so that truncation rounds half up (reference rounding)
-            l[j] = trunc_level(xb[j] * id + 8.5, 15);
+            l[j] = trunc_level(xb[j].mul_add(id, 8.5), 15);
         }
         pack_n16(&l, &mut b[2..18]);
     }
@@ -166,7 +167,7 @@ pub fn quantize_row_q4_1_ref(x: &[f32], y: &mut [u8]) {
         wr_f16(b, 2, min);
         let mut l = [0u8; QK];
         for j in 0..QK {
-            l[j] = trunc_level((xb[j] - min) * id + 0.5, 15);
+            l[j] = trunc_level((xb[j] - min).mul_add(id, 0.5), 15);
         }
         pack_n16(&l, &mut b[4..20]);
     }
@@ -221,7 +222,7 @@ pub fn quantize_row_q5_0_ref(x: &[f32], y: &mut [u8]) {
         wr_f16(b, 0, d);
         let mut l = [0u8; QK];
         for j in 0..QK {
-            l[j] = trunc_level(xb[j] * id + 16.5, 31);
+            l[j] = trunc_level(xb[j].mul_add(id, 16.5), 31);
         }
         let qh = pack_5bit(&l, &mut b[6..22]);
         b[2..6].copy_from_slice(&qh.to_le_bytes());
@@ -278,7 +279,7 @@ pub fn quantize_row_q5_1_ref(x: &[f32], y: &mut [u8]) {
         wr_f16(b, 2, min);
         let mut l = [0u8; QK];
         for j in 0..QK {
-            l[j] = ((xb[j] - min) * id + 0.5) as u8;
+            l[j] = (xb[j] - min).mul_add(id, 0.5) as u8;
         }
         let qh = pack_5bit(&l, &mut b[8..24]);
         b[4..8].copy_from_slice(&qh.to_le_bytes());

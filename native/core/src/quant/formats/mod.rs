@@ -23,6 +23,7 @@ mod iq4;
 mod kquants_hi;
 mod kquants_lo;
 mod legacy;
+mod q1_0;
 mod q8;
 mod search;
 mod values;
@@ -31,6 +32,7 @@ mod values;
 // --- i-quant formats (begin)
 mod grids;
 mod iq1_m;
+mod iq1_r4;
 mod iq1_s;
 mod iq2_s;
 mod iq2_xs;
@@ -45,6 +47,8 @@ mod bitnet;
 mod interleave;
 mod interleave_iqk;
 mod kt;
+mod kt_quant;
+mod kt_search;
 mod q8_kv;
 pub use table_interleaved::{repack_rows, unpack_rows};
 // --- interleaved/kt/bn formats (end)
@@ -54,6 +58,8 @@ mod iqk_common;
 mod iqk_k;
 mod iqk_k_lo;
 mod iqk_ks;
+mod iqk_ks_lo;
+mod iqk_kss;
 // --- iqk formats (end)
 
 /// Dequantize whole rows: `src` = k encoded rows (k a multiple of the interleave), `dst` = k·ne0 floats.

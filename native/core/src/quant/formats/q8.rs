@@ -100,7 +100,7 @@ pub fn quantize_q6_0(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[
             let mut w = [0.0f32; QK];
             for j in 0..QK {
                 w[j] = match imatrix {
-                    Some(qw) => qw[QK * ib + j] * (sigma2 + xb[j] * xb[j]).sqrt(),
+                    Some(qw) => qw[QK * ib + j] * xb[j].mul_add(xb[j], sigma2).sqrt(),
                     None => xb[j] * xb[j],
                 };
             }

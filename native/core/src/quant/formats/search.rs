@@ -5,7 +5,7 @@
 //! reference expression by expression: the chosen levels flip on last-bit differences, so bit-exact output
 //! depends on it.
 
-use crate::quant::convert::nearest_int;
+use crate::quant::convert::{nearest_int, nearest_int_mul};
 
 /// ggml `GROUP_MAX_EPS`: below this max-abs a group is treated as all zero.
 pub const GROUP_MAX_EPS: f32 = 1e-15;
@@ -59,20 +59,27 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8], mut rmse_type: i3
     rmse_type = rmse_type.abs();
     let w = |i: usize| qx_weight(qw, rmse_type, x[i], i);
 
-    // Σ w·x·l and Σ w·l² for the levels `nearest_int(is·x)` (products in the reference's order).
-    let sums = |is: f32| {
+    // Σ w·x·l and Σ w·l² for the levels `nearest_int(is·x)` (products in the reference's order). FMA
+    // contraction mirrors the reference build: `nearest_int(is·x)` is always one FMA; the first pass is scalar
+    // code whose accumulations are fused, the 38 tries are vectorised products summed without fusion.
+    let sums = |is: f32, fused: bool| {
         let (mut slx, mut sl2) = (0.0f32, 0.0f32);
         for i in 0..n {
-            let l = clamp(nearest_int(is * x[i])) as f32;
+            let l = clamp(nearest_int_mul(is, x[i])) as f32;
             let wi = w(i);
-            slx += wi * x[i] * l;
-            sl2 += wi * l * l;
+            if fused {
+                slx = (wi * x[i]).mul_add(l, slx);
+                sl2 = (wi * l).mul_add(l, sl2);
+            } else {
+                slx += wi * x[i] * l;
+                sl2 += wi * l * l;
+            }
         }
         (slx, sl2)
     };
-    let (mut sumlx, mut suml2) = sums(iscale);
+    let (mut sumlx, mut suml2) = sums(iscale, true);
     for i in 0..n {
-        levels[i] = (nmax + clamp(nearest_int(iscale * x[i]))) as i8;
+        levels[i] = (nmax + clamp(nearest_int_mul(iscale, x[i]))) as i8;
     }
     let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
     if return_early {
@@ -84,10 +91,10 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8], mut rmse_type: i3
         // Both orientations: the largest weight maps to −nmax, or to nmax−1 (ik addition).
         for cand in [-(nmax as f32 + 0.1 * is as f32) / max, ((nmax - 1) as f32 + 0.1 * is as f32) / max] {
             iscale = cand;
-            let (slx, sl2) = sums(iscale);
+            let (slx, sl2) = sums(iscale, false);
             if sl2 > 0.0 && slx * slx > best * sl2 {
                 for i in 0..n {
-                    levels[i] = (nmax + clamp(nearest_int(iscale * x[i]))) as i8;
+                    levels[i] = (nmax + clamp(nearest_int_mul(iscale, x[i]))) as i8;
                 }
                 scale = slx / sl2;
                 best = scale * slx;
@@ -102,7 +109,7 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8], mut rmse_type: i3
         let (mut abs_gmax, mut gmax, mut best_j) = (0.0f32, 0.0f32, usize::MAX);
         for j in 0..n {
             let l = levels[j] as i32 - nmax;
-            let g = scale * w(j) * (x[j] - scale * l as f32);
+            let g = scale * w(j) * (-scale).mul_add(l as f32, x[j]);
             if ((g > 0.0 && l < nmax - 1) || (g < 0.0 && l > -nmax)) && g.abs() > abs_gmax {
                 abs_gmax = g.abs();
                 gmax = g;
@@ -117,11 +124,11 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, levels: &mut [i8], mut rmse_type: i3
         let (mut new_sumlx, mut new_suml2) = (sumlx, suml2);
         if gmax > 0.0 {
             new_sumlx += wj * x[best_j];
-            new_suml2 += wj * (2 * l + 1) as f32;
+            new_suml2 = wj.mul_add((2 * l + 1) as f32, new_suml2);
             l += 1;
         } else {
             new_sumlx -= wj * x[best_j];
-            new_suml2 -= wj * (2 * l - 1) as f32;
+            new_suml2 = (-wj).mul_add((2 * l - 1) as f32, new_suml2);
             l -= 1;
         }
         if new_suml2 > 0.0 && new_sumlx * new_sumlx > best * new_suml2 {
@@ -308,7 +315,7 @@ pub fn make_qkx3_quants(
     let mut scale = 1.0 / iscale;
     let mut best_mad = 0.0f64;
     for i in 0..n {
-        let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
+        let l = nearest_int_mul(iscale, x[i] - min).clamp(0, nmax);
         levels[i] = l as u8;
         let diff = scale as f64 * l as f64 + min as f64 - x[i] as f64;
         best_mad += wf(i) as f64 * if use_mad { diff.abs() } else { diff * diff };
@@ -321,7 +328,7 @@ pub fn make_qkx3_quants(
         iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
         let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f64, 0.0f64, 0.0f64);
         for i in 0..n {
-            let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
+            let l = nearest_int_mul(iscale, x[i] - min).clamp(0, nmax);
             aux[i] = l as u8;
             let (w, lf) = (wf(i) as f64, l as f64);
             sum_l += w * lf;

@@ -1,4 +1,4 @@
-//! Format table: plain floats, legacy 32-weight types, K-quants, IQ4_NL/IQ4_XS, MXFP4, activation types.
+//! Format table: plain floats, legacy 32-weight types, K-quants, IQ4_NL/IQ4_XS, MXFP4, Q1_0_G128, activation types.
 //!
 //! `vec_dot_type` follows ik_llama.cpp's CPU pairing (ggml.c `type_traits_cpu` @ 8337e4cd): Q4_0, Q5_0, Q6_0,
 //! Q8_0, IQ4_NL, MXFP4 → Q8_0; Q4_1, Q5_1 → Q8_1; K-quants and IQ4_XS → Q8_K; floats pair with themselves.
@@ -54,6 +54,7 @@ pub(super) fn lookup(q: QType) -> Option<&'static Format> {
         QType::IQ4_NL => &IQ4_NL,
         QType::IQ4_XS => &IQ4_XS,
         QType::MXFP4 => &MXFP4,
+        QType::Q1_0_G128 => &super::q1_0::Q1_0_G128,
         _ => return None,
     })
 }

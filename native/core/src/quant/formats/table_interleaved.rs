@@ -5,7 +5,7 @@
 //! `None`, so the IQK `_R4` variants appear as soon as their base lands.
 
 use super::interleave::{self as il, SPECS};
-use super::{bitnet, kt, q8_kv, Format};
+use super::{bitnet, iq1_r4, kt, q8_kv, Format};
 use crate::quant::QType;
 use crate::{Error, Result};
 
@@ -87,6 +87,8 @@ pub(super) fn lookup(q: QType) -> Option<&'static Format> {
         QType::Q8_K_R8 => Some(&q8_kv::Q8_K_R8),
         QType::IQ1_BN => Some(&bitnet::IQ1_BN),
         QType::IQ2_BN => Some(&bitnet::IQ2_BN),
+        QType::IQ1_S_R4 => Some(&iq1_r4::IQ1_S_R4),
+        QType::IQ1_M_R4 => Some(&iq1_r4::IQ1_M_R4),
         QType::IQ1_KT => Some(&kt::IQ1_KT),
         QType::IQ2_KT => Some(&kt::IQ2_KT),
         QType::IQ3_KT => Some(&kt::IQ3_KT),
