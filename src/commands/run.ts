@@ -13,6 +13,7 @@ import { withModelOptions, parseModelOptions, type ModelOptions } from "../optio
 import { intInRange } from "../options/parsers.js";
 import { withSamplingOptions, parseSamplingOptions, type SamplingOptions } from "../options/sampling.js";
 import { refuseUnsupported } from "../options/support.js";
+import { withSigint } from "../ui/sigint.js";
 import { openPlacedModel, type OffloadOptions } from "../engine/placement-open.js";
 import { parseOffloadOptions, withOffloadOptions } from "../options/offload.js";
 
@@ -52,26 +53,6 @@ export function parseRunOptions(raw: Record<string, unknown>): RunOptions {
         chatTemplate: raw["chatTemplate"] as string | undefined,
         chatTemplateFile: raw["chatTemplateFile"] as string | undefined
     };
-}
-
-/** Runs with SIGINT turned into an abort: the first Ctrl-C aborts, the second one reaches src/cli.ts (exit now). */
-async function withSigint<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const ac = new AbortController();
-    const saved = process.listeners("SIGINT");
-    process.removeAllListeners("SIGINT");
-    const first = (): void => {
-        ac.abort();
-        for (const l of saved) process.once("SIGINT", l as () => void);
-    };
-    process.once("SIGINT", first);
-    try {
-        return await fn(ac.signal);
-    } finally {
-        if (!ac.signal.aborted) {
-            process.removeListener("SIGINT", first);
-            for (const l of saved) process.once("SIGINT", l as () => void);
-        }
-    }
 }
 
 async function run(o: RunOptions): Promise<void> {

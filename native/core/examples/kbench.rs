@@ -5,7 +5,6 @@
 //!     [--rows 4096] [--reps 7] [--hot]
 //! Single-threaded (the kernels are per-thread building blocks; callers split rows across the pool).
 
-use std::hint::black_box;
 use std::time::Instant;
 
 use ikl_core::cpu::table::{kernels_for_tier, Kernels};
@@ -58,40 +57,9 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
     )
 }
 
-/// Single-thread streaming read bandwidth over a 512 MiB buffer (GB/s): AVX2 loads, 4 independent sums.
+/// Single-thread streaming read bandwidth over a 512 MiB buffer (GB/s): ikl_core::cpu::membw, median of `reps`.
 fn mem_bandwidth(reps: usize) -> f64 {
-    let words = 512usize << 20 >> 3;
-    let buf: Vec<u64> = (0..words as u64).collect();
-    let t = time(reps, || {
-        black_box(stream_sum(&buf));
-    });
-    (words * 8) as f64 / t / 1e9
-}
-
-fn stream_sum(buf: &[u64]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 checked; loads stay within `buf` (whole chunks of 16 words).
-        return unsafe { stream_sum_avx2(buf) };
-    }
-    buf.iter().fold(0u64, |a, &b| a.wrapping_add(b))
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn stream_sum_avx2(buf: &[u64]) -> u64 {
-    use std::arch::x86_64::*;
-    let mut s = [_mm256_setzero_si256(); 4];
-    let p = buf.as_ptr() as *const __m256i;
-    for i in 0..buf.len() / 16 {
-        for k in 0..4 {
-            s[k] = _mm256_add_epi64(s[k], _mm256_loadu_si256(p.add(4 * i + k)));
-        }
-    }
-    let mut out = [0u64; 4];
-    let t = _mm256_add_epi64(_mm256_add_epi64(s[0], s[1]), _mm256_add_epi64(s[2], s[3]));
-    _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, t);
-    out.iter().fold(0u64, |a, &b| a.wrapping_add(b))
+    ikl_core::cpu::membw::read_bandwidth(1, 512 << 20, reps)
 }
 
 struct Rng(u64);
