@@ -2,6 +2,7 @@
 // into test instances in the reference's order (models outermost, threads innermost; per combination all -p sizes,
 // then -n, then -pg, then -gp). Pure data; no engine. Mirrors ik_llama.cpp examples/llama-bench/llama-bench.cpp
 // (cmd_params, cmd_params_defaults, get_cmd_params_instances) @ 8337e4cd3.
+import type { PlacementRule } from "../engine/placement.js";
 
 export type SplitMode = "none" | "layer" | "graph";
 export type TestKind = "pp" | "tg" | "pg" | "gp";
@@ -42,6 +43,8 @@ export interface BenchScalars {
     cudaParams: string;
     /** `-ot` rules as printed: "pattern=buffer" joined with ",". Empty when none. */
     overrideTensor: string;
+    /** The same rules for the placement planner (engine/placement.ts), `--n-cpu-moe` ones included. */
+    overrideRules: PlacementRule[];
     printOverrides: boolean;
     repack: boolean;
     fmoe: boolean;
@@ -115,6 +118,7 @@ export function benchDefaults(threads: number): BenchParams {
         embeddings: [false],
         cudaParams: "",
         overrideTensor: "",
+        overrideRules: [],
         printOverrides: false,
         repack: false,
         fmoe: true,
@@ -156,7 +160,7 @@ export function testLabel(kind: TestKind, nPrompt: number, nGen: number): string
 export function expandInstances(p: BenchParams): BenchInstance[] {
     const out: BenchInstance[] = [];
     const scalars: BenchScalars = {
-        cudaParams: p.cudaParams, overrideTensor: p.overrideTensor, printOverrides: p.printOverrides, repack: p.repack,
+        cudaParams: p.cudaParams, overrideTensor: p.overrideTensor, overrideRules: p.overrideRules, printOverrides: p.printOverrides, repack: p.repack,
         fmoe: p.fmoe, ger: p.ger, noFug: p.noFug, useThp: p.useThp, noOoae: p.noOoae, mqkv: p.mqkv, muge: p.muge,
         deferExperts: p.deferExperts, rcache: p.rcache, sas: p.sas, maxGpu: p.maxGpu, reps: p.reps, warmup: p.warmup
     };

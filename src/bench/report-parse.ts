@@ -41,7 +41,7 @@ export function resultFromJson(o: Obj): BenchResult {
             flashAttn: bool(o, "flash_attn"), mlaAttn: num(o, "mla_attn"), attnMaxBatch: num(o, "attn_max_batch"),
             reuse: bool(o, "reuse"), ser: [ser[0] ?? -1, ser[1] ?? 0], tensorSplit: str(o, "tensor_split").split("/").map(Number),
             useMmap: bool(o, "use_mmap"), embeddings: bool(o, "embeddings"), cudaParams: str(o, "cuda_params"),
-            overrideTensor: str(o, "override_tensor"), printOverrides: false, repack: bool(o, "repack"), fmoe: bool(o, "fused_moe"),
+            overrideTensor: str(o, "override_tensor"), overrideRules: [], printOverrides: false, repack: bool(o, "repack"), fmoe: bool(o, "fused_moe"),
             ger: bool(o, "grouped_er"), noFug: bool(o, "no_fused_up_gate"), useThp: bool(o, "use_thp"), noOoae: bool(o, "no_ooae"),
             mqkv: bool(o, "mqkv"), muge: bool(o, "muge"), deferExperts: bool(o, "defer_experts"), rcache: bool(o, "rcache"),
             sas: bool(o, "sas"), maxGpu: num(o, "max_gpu"), reps: ((o["samples_ns"] as unknown[] | undefined) ?? []).length, warmup: true

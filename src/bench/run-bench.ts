@@ -6,6 +6,7 @@
 // report.ts / report-md.ts. Mirrors ik_llama.cpp examples/llama-bench/llama-bench.cpp (main, test_prompt,
 // test_gen) @ 8337e4cd3.
 import { Context, Model, inspectGguf, systemInfo } from "../engine/index.js";
+import { placementFor, type OffloadPolicy } from "../engine/placement-open.js";
 import { paddedCtx } from "../engine/generate.js";
 import { ftypeInfo } from "../engine/ftypes.js";
 import type { ModelMeta } from "../engine/native.js";
@@ -108,19 +109,44 @@ async function describe(path: string, meta: ModelMeta): Promise<{ type: string; 
     return { type: `${arch} ${cls} ${name}`, size: g.tensors.reduce((s, t) => s + t.bytes, 0) };
 }
 
+/**
+ * Open an instance's model with its placement (-ngl/-sm/-mg/-ts/-ot/--n-cpu-moe → engine/placement.ts). Without
+ * CUDA the layer options are ignored, as a CPU build of llama-bench ignores them; an -ot rule naming a GPU is an error.
+ */
+async function openModel(inst: BenchInstance, cuda: boolean, log: (s: string) => void): Promise<Model> {
+    const policy: OffloadPolicy = {
+        nGpuLayers: cuda ? inst.nGpuLayers : 0, overrideTensor: inst.overrideRules, devices: undefined,
+        tensorSplit: inst.tensorSplit.some((v) => v > 0) ? inst.tensorSplit : undefined, splitMode: inst.splitMode, mainGpu: inst.mainGpu, cpuMoe: false, nCpuMoe: 0
+    };
+    const shape = { ctxSize: Math.max(1, inst.nPrompt + inst.nGen), ubatchSize: inst.nUbatch, cacheTypeK: inst.typeK, cacheTypeV: inst.typeV };
+    const placement = await placementFor(inst.model, policy, shape, (w) => log(`${w}\n`));
+    return Model.open(inst.model, { threads: inst.nThreads[0], runTimeRepack: inst.repack, placement });
+}
+
+/** What decides a model reload: the file and everything that changes its placement or layout. */
+function loadKey(i: BenchInstance): string {
+    return JSON.stringify([i.model, i.nGpuLayers, i.splitMode, i.mainGpu, i.tensorSplit, i.repack]);
+}
+
 export async function runBench(o: BenchRunOptions): Promise<void> {
     const info = systemInfo();
-    const build: BuildInfo = { commit: `ikl-${info.version}`, number: 0, cuda: false, vulkan: false, metal: false, sycl: false, gpuBlas: false, blas: false, cpuInfo: `${info.arch} ${info.cpuTier}`, gpuInfo: "" };
+    const cuda = info.cuda.available && info.cuda.devices.length > 0;
+    const gpuInfo = info.cuda.devices.map((d) => d.name).join(", ");
+    const build: BuildInfo = { commit: `ikl-${info.version}`, number: 0, cuda, vulkan: false, metal: false, sycl: false, gpuBlas: false, blas: false, cpuInfo: `${info.arch} ${info.cpuTier}`, gpuInfo };
+    if (!cuda && (o.params.nGpuLayers.some((n) => n !== 999) || o.params.tensorSplit.some((t) => t.length > 0))) {
+        o.log(`bench: CUDA is not available (${info.cuda.reason ?? "no device"}): -ngl/-ts are ignored, every test runs on the CPU\n`);
+    }
     const results: BenchResult[] = [];
     const rand = rng(1);
     let model: Model | undefined;
     let loaded = "";
     let desc = { type: "", size: 0 };
     for (const inst of expandInstances(o.params)) {
-        if (model === undefined || inst.model !== loaded) {
+        if (model === undefined || loadKey(inst) !== loaded) {
             model?.close();
-            loaded = inst.model;
-            model = await Model.open(inst.model, { threads: inst.nThreads[0], runTimeRepack: inst.repack });
+            model = undefined;
+            loaded = loadKey(inst);
+            model = await openModel(inst, cuda, o.log);
             desc = await describe(inst.model, model.meta);
         }
         let samplesNs: number[];

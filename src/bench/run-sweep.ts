@@ -27,6 +27,8 @@ export interface SweepOptions {
     threads: number | undefined; // undefined: the engine's default
     threadsBatch: number | undefined;
     runTimeRepack?: boolean; // -rtr
+    /** Tensor name → device for the tensors placed off the CPU (engine/placement-open.ts placementFor). */
+    placement?: Record<string, string>;
     /** What the header prints for n_threads / n_threads_batch. */
     shownThreads: number;
     nGpuLayers: number;
@@ -85,7 +87,7 @@ function vramTracker(): () => number | undefined {
 
 export async function runSweep(o: SweepOptions): Promise<SweepPoint[]> {
     const vram = o.memory ? vramTracker() : () => undefined;
-    const model = await Model.open(o.model, { threads: o.threads, runTimeRepack: o.runTimeRepack });
+    const model = await Model.open(o.model, { threads: o.threads, runTimeRepack: o.runTimeRepack, placement: o.placement });
     const requested = o.nCtx === 0 ? model.meta.nCtxTrain : o.nCtx;
     const ctx = await Context.create(model, {
         nCtx: paddedCtx(requested, o.flashAttn !== "off"), nBatch: Math.min(o.nBatch, requested), nUbatch: o.nUbatch, threads: o.threads,

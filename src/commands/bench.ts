@@ -1,7 +1,8 @@
 // `ikl bench`: llama-bench compatible (spec/cli.md §5): every value option takes a comma-separated list (and may
 // be repeated); the cross product runs in the reference's order and the md/csv/json/jsonl report goes to stdout
 // byte-compatible with the reference's (report.ts). t/s comes from Rust compute time; --wall adds end-to-end
-// rates on stderr. Options the engine cannot honour in bench yet (-ngl, -ot) are refused.
+// rates on stderr. -ngl/-sm/-mg/-ts are swept lists, -ot/--n-cpu-moe rules apply to every test (placement through
+// engine/placement-open.ts, as `ikl run` does); without CUDA the layer options are ignored like a CPU build's.
 // The driver is src/bench/run-bench.ts.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { runBench } from "../bench/run-bench.js";
@@ -9,7 +10,7 @@ import { withSigint } from "../ui/sigint.js";
 import { benchDefaults, type BenchParams } from "../bench/params.js";
 import { systemInfo } from "../engine/index.js";
 import { KV_CACHE_TYPES } from "../options/context.js";
-import { parseSer } from "../options/parsers.js";
+import { collectPlacementRules, parseSer, type Rule } from "../options/parsers.js";
 import { refuseUnsupported } from "../options/support.js";
 
 function list<T>(parse: (v: string) => T) {
@@ -18,6 +19,11 @@ function list<T>(parse: (v: string) => T) {
 function int(v: string): number {
     if (!/^-?\d+$/.test(v)) throw new InvalidArgumentError(`'${v}' is not an integer`);
     return Number(v);
+}
+function nonNegative(v: string): number {
+    const n = int(v);
+    if (n < 0) throw new InvalidArgumentError(`'${v}' must be >= 0`);
+    return n;
 }
 function bool(v: string): boolean {
     if (["1", "on", "true"].includes(v)) return true;
@@ -44,6 +50,26 @@ function serPairs(value: string, previous: [number, number][] | undefined): [num
     }
     return [...(previous ?? []), ...out];
 }
+/** -ts "3/1,1/1": one split per comma item, devices separated by '/' or ';' (llama-bench). */
+function splits(value: string, previous: number[][] | undefined): number[][] {
+    const out = value.split(",").map((item) => {
+        const v = item.split(/[;/]+/).map((x) => Number(x.trim()));
+        if (v.some((x) => !Number.isFinite(x) || x < 0)) throw new InvalidArgumentError(`'${item}' is not a list of non-negative proportions such as 3/1`);
+        return v;
+    });
+    return [...(previous ?? []), ...out];
+}
+function splitMode(v: string): "none" | "layer" {
+    if (v === "none" || v === "layer") return v;
+    throw new InvalidArgumentError(`'${v}' is not a split mode this build runs (none, layer)`);
+}
+/** llama-bench --n-cpu-moe N: the routed experts of the FIRST N layers on the CPU (its add_cpu_buft_overrides). */
+function cpuMoeRules(n: number): Rule<string>[] {
+    return Array.from({ length: n }, (_, l) => {
+        const pattern = `blk\\.${l}\\.(ffn_(up|down|gate)_exps\\.weight)`;
+        return { source: `${pattern}=CPU`, pattern: new RegExp(pattern), target: "CPU" };
+    });
+}
 function pair(value: string, previous: [number, number][] | undefined): [number, number][] {
     const p = value.split(",").map(int);
     if (p.length !== 2) throw new InvalidArgumentError(`'${value}' is not a pp,tg pair`);
@@ -53,13 +79,18 @@ function pair(value: string, previous: [number, number][] | undefined): [number,
 export function parseBenchParams(raw: Record<string, unknown>, d: BenchParams): BenchParams {
     const get = <T>(k: string, fallback: T): T => (raw[k] as T | undefined) ?? fallback;
     const threads = get<number[] | undefined>("threads", undefined);
+    const rules = [...get<Rule<string>[]>("overrideTensor", []), ...cpuMoeRules(get<number>("nCpuMoe", 0))];
+    // printed as llama-bench does: pattern=buffer-type name, comma-joined
+    const printed = rules.map((r) => `${r.source.slice(0, r.source.lastIndexOf("="))}=${r.target}`).join(",");
     return {
         ...d,
         model: get("model", d.model), nPrompt: get("nPrompt", d.nPrompt), nGen: get("nGen", d.nGen), nPg: get("pg", d.nPg), nGp: get("gp", d.nGp),
         nBatch: get("batchSize", d.nBatch), nUbatch: get("ubatchSize", d.nUbatch), typeK: get("cacheTypeK", d.typeK), typeV: get("cacheTypeV", d.typeV),
         nThreads: threads === undefined ? d.nThreads : threads.map((t) => [t, t] as [number, number]), flashAttn: get("flashAttn", d.flashAttn),
         reps: get("repetitions", d.reps), warmup: get("warmup", d.warmup), ser: get("smartExpertReduction", d.ser), repack: get("runTimeRepack", d.repack),
-        mlaAttn: get("mlaUse", d.mlaAttn), attnMaxBatch: get("attentionMaxBatch", d.attnMaxBatch), fmoe: get("fusedMoe", d.fmoe), ger: get("groupedExpertRouting", d.ger)
+        mlaAttn: get("mlaUse", d.mlaAttn), attnMaxBatch: get("attentionMaxBatch", d.attnMaxBatch), fmoe: get("fusedMoe", d.fmoe), ger: get("groupedExpertRouting", d.ger),
+        nGpuLayers: get("nGpuLayers", d.nGpuLayers), splitMode: get("splitMode", d.splitMode), mainGpu: get("mainGpu", d.mainGpu),
+        tensorSplit: get("tensorSplit", d.tensorSplit), overrideTensor: printed, overrideRules: rules, printOverrides: get("printOverrides", d.printOverrides)
     };
 }
 
@@ -87,14 +118,20 @@ export function benchCommand(): Command {
     add(new Option("--grouped-expert-routing [0|1]", "DeepSeek-V3 group-limited expert routing [0]").argParser(bool));
     add(new Option("--smart-expert-reduction <K,t,...>", "MoE smart expert reduction Kmin,t pairs [-1,0]").argParser(serPairs));
     add(new Option("--run-time-repack <0|1>", "repack CPU weights into row-interleaved _R4/_R8 layouts at load [0]").argParser(bool));
+    const gpu = "GPU offload (lists are swept; without CUDA the layer options are ignored, as in a CPU build):";
+    const addGpu = (o: Option): void => void cmd.addOption(o.helpGroup(gpu));
+    addGpu(new Option("--n-gpu-layers <N,...>", "layers offloaded to the GPU [999]").argParser(list(int)));
+    addGpu(new Option("--split-mode <none|layer,...>", "multi-GPU split [layer]").argParser(list(splitMode)));
+    addGpu(new Option("--main-gpu <N,...>", "GPU for -sm none [0]").argParser(list(int)));
+    addGpu(new Option("--tensor-split <a/b,...>", "per-GPU proportions, '/' between devices, ',' between values [by free memory]").argParser(splits));
+    addGpu(new Option("--override-tensor <REGEX=DEV,...>", "place tensors matching REGEX on DEV (CPU, CUDA0, …) in every test; repeatable").argParser(collectPlacementRules));
+    addGpu(new Option("--n-cpu-moe <N>", "routed experts of the first N layers on the CPU (llama-bench's rule)").argParser(nonNegative));
+    addGpu(new Option("--print-overrides <0|1>", "show the ot column [0]").argParser(bool));
     add(new Option("--wall", "also report end-to-end (wall-clock) t/s per test on stderr"));
     cmd.addOption(new Option("-o, --output-format <FMT>", "stdout format").choices(["md", "csv", "json", "jsonl"]).default("md").helpGroup("Output:"));
     cmd.addOption(new Option("-q, --quiet", "no logs on stderr").helpGroup("Output:"));
-    for (const [flags, what] of [["--n-gpu-layers <N>", "GPU layers"], ["--override-tensor <R>", "placement"]] as const) {
-        cmd.addOption(new Option(flags, what));
-    }
     return refuseUnsupported(cmd)
-        .addHelpText("after", ["", "Examples:", "  ikl bench -m model.gguf", "  ikl bench -m model.gguf -p 512 -n 128 -t 4,8 -fa 0,1 -r 3", "  ikl bench -m a.gguf -m b.gguf -p 0 -n 0 -pg 512,128 -gp 4096,64 -o jsonl", "  ikl bench -m ds.gguf -mla 1,3 -fa 0,1 -amb 0,128 -fmoe 1"].join("\n"))
+        .addHelpText("after", ["", "Examples:", "  ikl bench -m model.gguf", "  ikl bench -m model.gguf -p 512 -n 128 -t 4,8 -fa 0,1 -r 3", "  ikl bench -m a.gguf -m b.gguf -p 0 -n 0 -pg 512,128 -gp 4096,64 -o jsonl", "  ikl bench -m ds.gguf -mla 1,3 -fa 0,1 -amb 0,128 -fmoe 1", "  ikl bench -m ds.gguf -ngl 99 -ot exps=CPU -p 4096 -ub 4096"].join("\n"))
         .action(async (raw: Record<string, unknown>) => {
             const defaults = benchDefaults(systemInfo().threads);
             const quiet = raw["quiet"] === true;

@@ -55,7 +55,7 @@ export function perplexityCommand(): Command {
     withModelOptions(cmd);
     withContextOptions(cmd);
     cmd.setOptionValueWithSource("ctxSize", 512, "default"); // the reference's default chunk length
-    return refuseUnsupported(cmd, { offload: true })
+    return refuseUnsupported(cmd)
         .addHelpText("after", ["", "Examples:", "  ikl perplexity -m model.gguf -f wiki.test.raw", "  ikl perplexity -m f16.gguf -f wiki.test.raw --kl-divergence-base f16.kld",
             "  ikl perplexity -m q4.gguf --kl-divergence-base f16.kld --kl-divergence", "  ikl perplexity -m model.gguf -f wiki.test.raw -c 128 --ppl-stride 64", "", "Writing or reading a base file copies n_ctx/2 rows of logits per chunk out of the engine; plain runs do not."].join("\n"))
         .action(async (raw: Record<string, unknown>) => {

@@ -110,7 +110,7 @@ export function runCommand(): Command {
     withOffloadOptions(cmd);
     withContextOptions(cmd);
     withSamplingOptions(cmd);
-    return refuseUnsupported(cmd, { offload: true })
+    return refuseUnsupported(cmd)
         .addHelpText("after", ["", "Examples:", '  ikl run -m model.gguf -p "Once upon a time" -n 64 --temp 0', "  ikl run -m model.gguf -cnv -sys \"You are terse.\"", "  ikl run -m model.gguf -f prompt.txt -c 8192 -t 16"].join("\n"))
         .action(async (raw: Record<string, unknown>) => run(parseRunOptions(raw)));
 }

@@ -4,6 +4,7 @@
 // let the ones in flight finish, and exit 0 (a second Ctrl-C exits at once). Logs go to stderr.
 import { Command } from "commander";
 import { Context, Model } from "../engine/index.js";
+import { placementFor } from "../engine/placement-open.js";
 import { ChatTemplate } from "../engine/chat/template.js";
 import { modelCard, paddedCtx } from "../engine/generate.js";
 import { withContextOptions, parseContextOptions, moeEngineOptions, type ContextOptions } from "../options/context.js";
@@ -37,7 +38,10 @@ const log = (line: string): void => void process.stderr.write(`server: ${line}\n
 
 /** Loads model, context, template and scheduler into `s` (the HTTP server is already answering 503). */
 async function load(s: ServerState, o: ServerCommandOptions): Promise<void> {
-    const model = await Model.open(o.model.model, { useMmap: o.model.mmap, threads: o.model.threads, runTimeRepack: o.model.runTimeRepack });
+    // -ngl/-ot/… → an explicit device per tensor (engine/placement.ts), as in `ikl run`; -rtr repacks the CPU ones
+    const shape = { ctxSize: o.context.ctxSize, ubatchSize: o.context.ubatchSize, cacheTypeK: o.context.cacheTypeK, cacheTypeV: o.context.cacheTypeV };
+    const placement = await placementFor(o.model.model, o.model, shape, log);
+    const model = await Model.open(o.model.model, { useMmap: o.model.mmap, threads: o.model.threads, runTimeRepack: o.model.runTimeRepack, placement });
     const fa = o.context.flashAttn !== "off";
     const nCtx = paddedCtx(o.context.ctxSize === 0 ? model.meta.nCtxTrain : o.context.ctxSize, fa);
     const nBatch = Math.min(o.context.batchSize, nCtx);

@@ -9,6 +9,7 @@ import { withContextOptions, parseContextOptions, moeEngineOptions } from "../op
 import { withModelOptions, parseModelOptions } from "../options/model.js";
 import { intInRange } from "../options/parsers.js";
 import { refuseUnsupported } from "../options/support.js";
+import { placementFor } from "../engine/placement-open.js";
 import { withSigint } from "../ui/sigint.js";
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -59,5 +60,11 @@ export function sweepBenchCommand(): Command {
     return refuseUnsupported(cmd)
         .addHelpText("after", ["", "Examples:", "  ikl sweep-bench -m model.gguf -c 8704 -ub 512 -t 16", "  ikl sweep-bench -m q4.gguf -c 4608 -o jsonl > q4.jsonl",
             "  ikl sweep-bench -m q8.gguf -c 4608 --plot cmp.png --label q8 --compare q4=q4.jsonl", "", "-c defaults to the model's training context, as in the reference: pass it explicitly."].join("\n"))
-        .action(async (raw: Record<string, unknown>) => void (await withSigint((signal) => runSweep({ ...parseSweepOptions(raw), signal }))));
+        .action(async (raw: Record<string, unknown>) => {
+            const o = parseSweepOptions(raw);
+            // -ngl/-ot/… → an explicit device per tensor (engine/placement.ts), as in `ikl run`
+            const shape = { ctxSize: o.nCtx, ubatchSize: o.nUbatch, cacheTypeK: o.typeK, cacheTypeV: o.typeV };
+            o.placement = await placementFor(o.model, parseModelOptions(raw), shape, (w) => void process.stderr.write(`${w}\n`));
+            await withSigint((signal) => runSweep({ ...o, signal }));
+        });
 }

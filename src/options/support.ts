@@ -4,18 +4,8 @@
 import type { Command } from "commander";
 import { IklError } from "../engine/errors.js";
 
-const NO_CUDA = "is not wired into this command yet (it works with `ikl run`)";
-
 /** Option attribute name → why it is refused. */
 export const NOT_YET: Readonly<Record<string, string>> = {
-    nGpuLayers: `-ngl/--n-gpu-layers ${NO_CUDA}`,
-    overrideTensor: `-ot/--override-tensor ${NO_CUDA}`,
-    device: `-dev/--device ${NO_CUDA}`,
-    tensorSplit: `-ts/--tensor-split ${NO_CUDA}`,
-    splitMode: `-sm/--split-mode ${NO_CUDA}`,
-    mainGpu: `-mg/--main-gpu ${NO_CUDA}`,
-    cpuMoe: `--cpu-moe ${NO_CUDA}`,
-    nCpuMoe: `--n-cpu-moe ${NO_CUDA}`,
     kvOffload: "-nkvo/--no-kv-offload is not implemented yet (this build keeps the KV cache and attention on the CPU anyway)",
     mergeQkv: "-mqkv/--merge-qkv is not implemented yet",
     mergeUpGateExperts: "-muge/--merge-up-gate-experts is not implemented yet"
@@ -24,15 +14,9 @@ export const NOT_YET: Readonly<Record<string, string>> = {
 /** Values of a refused option that the engine does support (the option is then accepted and shown). */
 const SUPPORTED_VALUES: Readonly<Record<string, (v: unknown) => boolean>> = {};
 
-/** GPU-offload options that work where a command loads its model through engine/placement-open.ts. */
-const OFFLOAD_KEYS: ReadonlySet<string> = new Set(["nGpuLayers", "overrideTensor", "device", "tensorSplit", "splitMode", "mainGpu", "cpuMoe", "nCpuMoe"]);
-
-/**
- * Hide the not-yet-supported options of `cmd` from its help and refuse them when the user sets them.
- * `offload: true` for commands that place their model with engine/placement-open.ts (the offload flags work there).
- */
-export function refuseUnsupported(cmd: Command, opts: { offload?: boolean } = {}): Command {
-    const refused = (key: string): string | undefined => (opts.offload === true && OFFLOAD_KEYS.has(key) ? undefined : NOT_YET[key]);
+/** Hide the not-yet-supported options of `cmd` from its help and refuse them when the user sets them. */
+export function refuseUnsupported(cmd: Command): Command {
+    const refused = (key: string): string | undefined => NOT_YET[key];
     for (const o of cmd.options) if (refused(o.attributeName()) !== undefined && !(o.attributeName() in SUPPORTED_VALUES)) o.hideHelp();
     cmd.hook("preAction", (_root, action) => {
         for (const o of action.options) {

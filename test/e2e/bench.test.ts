@@ -54,8 +54,30 @@ describe("ikl bench", () => {
     it("writes the csv header and refuses engine features it lacks", () => {
         const r = ikl(["bench", "-m", model, "-p", "8", "-n", "0", "-r", "1", "-t", "1", "-o", "csv"]);
         expect(r.stdout.split("\n")[0]).toMatch(/^build_commit,build_number,cuda,.*,avg_ns,stddev_ns,avg_ts,stddev_ts,test$/);
-        expect(ikl(["bench", "-m", model, "-ngl", "99"]).stderr).toMatch(/-ngl\/--n-gpu-layers is not wired into this command yet/);
+        const nkvo = ikl(["bench", "-m", model, "-nkvo", "1"]);
+        expect([nkvo.code, nkvo.stderr.trim()]).toEqual([2, "error: unknown option '--no-kv-offload'"]);
     }, 60_000);
+
+    it("takes -ngl/-sm/-mg/-ts lists and -ot/--n-cpu-moe rules like llama-bench (ot column, csv override_tensor)", () => {
+        const base = ["bench", "-m", model, "-p", "8", "-n", "0", "-r", "1", "-t", "1"];
+        const md = ikl([...base, "-ngl", "0,99", "-ot", "ffn_(up|down)=CPU", "--print-overrides", "1"]);
+        expect(md.code).toBe(0);
+        const lines = md.stdout.split("\n");
+        expect(lines[0]).toMatch(/\| threads \| ot {14}\| +test \|/);
+        // without CUDA the layer counts are ignored (like a CPU build) and said so; both instances still run
+        expect(lines.filter((l) => l.includes("| ffn_(up|down)=CPU |")).length).toBe(2);
+        if (!md.stdout.includes("| CUDA ")) expect(md.stderr).toMatch(/CUDA is not available .*-ngl\/-ts are ignored/);
+        const csv = ikl([...base, "-o", "csv", "--n-cpu-moe", "1", "-ot", "output=CPU", "-ts", "3/1", "-sm", "none", "-mg", "0"]);
+        expect(csv.code).toBe(0);
+        const [head, row] = csv.stdout.trim().split("\n").map((l) => l.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/));
+        const field = (k: string): string => row![head!.indexOf(k)]!.replace(/^"|"$/g, "");
+        expect(field("override_tensor")).toBe("output=CPU,blk\\.0\\.(ffn_(up|down|gate)_exps\\.weight)=CPU");
+        expect([field("tensor_split"), field("split_mode"), field("n_gpu_layers")]).toEqual(["3.00/1.00", "none", "999"]);
+        // a rule that names a GPU cannot be ignored
+        const gpu = ikl([...base, "-ot", "ffn=CUDA0"]);
+        if (!md.stdout.includes("| CUDA ")) expect([gpu.code, gpu.stderr]).toEqual([expect.any(Number), expect.stringMatching(/places tensors on CUDA, but CUDA is not available/)]);
+        expect(ikl([...base, "-sm", "graph"]).stderr).toMatch(/'graph' is not a split mode this build runs/);
+    }, 120_000);
 
     it("Ctrl-C stops the running test, prints the tests completed so far and exits 130", async () => {
         const child = spawn(process.execPath, [CLI, "bench", "-m", model, "-p", "16", "-n", "64", "-r", "300", "-t", "1", "-o", "jsonl"], { env: { ...process.env, NO_COLOR: "1" } });

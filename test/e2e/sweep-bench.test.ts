@@ -38,6 +38,16 @@ describe("ikl sweep-bench", () => {
         expect(r.stderr).toMatch(/sweep-bench: 4 rows, Rust compute [\d.]+ s of [\d.]+ s wall/);
     }, 120_000);
 
+    it("places tensors with -ot like ikl run (a GPU layer count without CUDA is refused, not ignored)", () => {
+        const r = ikl(["sweep-bench", "-m", model, "-c", "128", "-ub", "64", "-t", "2", "-ngl", "0", "-ot", "ffn=CPU", "-o", "jsonl"]);
+        expect(r.code).toBe(0);
+        const ngl = r.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { n_gpu_layers: number }).n_gpu_layers);
+        expect(ngl.length).toBeGreaterThan(1);
+        expect(ngl.every((n) => n === 0)).toBe(true);
+        const gpu = ikl(["sweep-bench", "-m", model, "-c", "128", "-ub", "64", "-ngl", "4"]);
+        if (!gpu.stdout.includes("|")) expect(gpu.stderr).toMatch(/-ngl 4 places tensors on CUDA, but CUDA is not available/);
+    }, 120_000);
+
     it.skipIf(!existsSync(REF))("has the same header and table shape as llama-sweep-bench", () => {
         const ref = spawnSync(REF, ["-m", model, "-c", "256", "-ub", "64", "-t", "2"], { encoding: "utf8" });
         const refLines = ref.stderr.split("\n");
