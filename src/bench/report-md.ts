@@ -4,10 +4,10 @@
 import { sprintf } from "../ui/printf.js";
 import { testLabel } from "./params.js";
 import type { BenchParams, Ser } from "./params.js";
-import { avgD, backendName, fieldType, fieldValues, FIELDS, samplesTs, stdevD, type BenchResult, type BuildInfo } from "./report.js";
+import { avgD, backendName, fieldType, fieldValues, FIELDS, samplesTs, stdevD, wallTs, type BenchResult, type BuildInfo } from "./report.js";
 
 const WIDTHS: Record<string, number> = {
-    model: -30, "t/s": 16, size: 10, params: 10, n_gpu_layers: 3, n_threads: 7, n_batch: 7, n_ubatch: 8, type_k: 6, type_v: 6,
+    model: -30, "t/s": 16, "wall t/s": 16, size: 10, params: 10, n_gpu_layers: 3, n_threads: 7, n_batch: 7, n_ubatch: 8, type_k: 6, type_v: 6,
     split_mode: 5, flash_attn: 2, mla_attn: 3, attn_max_batch: 5, reuse: 2, ser: 10, use_mmap: 4, repack: 3, mqkv: 4,
     muge: 4, defer_experts: 5, sas: 3, max_gpu: 7, use_thp: 3, fused_moe: 4, grouped_er: 3, rcache: 6, no_fused_up_gate: 6,
     no_ooae: 7, test: 13
@@ -117,12 +117,12 @@ export function markdownRow(layout: MarkdownLayout, r: BenchResult, b: BuildInfo
         else if (f === "params") value = modelParamsStr(r.modelNParams);
         else if (f === "backend") value = backendName(b) + (r.inst.rpcServers !== "" ? "+RPC" : "");
         else if (f === "test") value = testLabel(r.inst.kind, r.inst.nPrompt, r.inst.nGen);
-        else if (f === "t/s") {
-            const ts = samplesTs(r);
+        else if (f === "t/s" || f === "wall t/s") {
+            const ts = f === "t/s" ? samplesTs(r) : wallTs(r);
             value = sprintf("%.2f ± %.2f", avgD(ts), stdevD(ts));
         } else value = map.get(f) ?? "";
         // the reference widens t/s by one byte for the 2-byte "±"
-        const w = fieldWidth(f) + (f === "t/s" ? 1 : 0);
+        const w = fieldWidth(f) + (f === "t/s" || f === "wall t/s" ? 1 : 0);
         s += sprintf(" %*s |", w, value);
     }
     return `${s}\n`;
@@ -135,5 +135,7 @@ export function markdownFooter(b: BuildInfo): string {
 /** The whole table as llama-bench prints it to stdout. `defaults` = benchDefaults(physical cores). */
 export function formatMarkdown(p: BenchParams, defaults: BenchParams, results: readonly BenchResult[], b: BuildInfo): string {
     const layout = markdownFields(p, defaults, backendName(b));
+    // `--wall`: one more column after t/s, end-to-end rates (absent otherwise, so the table stays the reference's)
+    if (results.some((r) => r.wallNs !== undefined)) layout.fields.push("wall t/s");
     return markdownHeader(layout) + results.map((r) => markdownRow(layout, r, b)).join("") + markdownFooter(b);
 }

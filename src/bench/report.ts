@@ -29,6 +29,8 @@ export interface BenchResult {
     /** RFC 3339 UTC, "%FT%TZ". */
     testTime: string;
     samplesNs: number[];
+    /** `--wall`: end-to-end time per repetition (JS and N-API included), ns. */
+    wallNs?: number[];
 }
 
 export function backendName(b: BuildInfo): string {
@@ -85,6 +87,19 @@ export function stdevD(v: readonly number[]): number {
 export function samplesTs(r: BenchResult): number[] {
     const n = testTokens(r.inst.kind, r.inst.nPrompt, r.inst.nGen);
     return r.samplesNs.map((t) => (1e9 * n) / t);
+}
+
+/** `--wall`: end-to-end t/s per repetition. */
+export function wallTs(r: BenchResult): number[] {
+    const n = testTokens(r.inst.kind, r.inst.nPrompt, r.inst.nGen);
+    return (r.wallNs ?? []).map((t) => (1e9 * n) / t);
+}
+
+/** `--wall` only: `"samples_wall_ns": […],"samples_wall_ts": […]` after the reference's fields. */
+function wallJson(r: BenchResult, sep: string): string {
+    if (r.wallNs === undefined) return "";
+    const ns = r.wallNs.map((x) => Math.round(x)).join(", ");
+    return `,${sep}"samples_wall_ns": [ ${ns} ],${sep}"samples_wall_ts": [ ${wallTs(r).map((x) => fmtG(x)).join(", ")} ]`;
 }
 
 export const FIELDS = [
@@ -198,7 +213,7 @@ export function jsonTest(r: BenchResult, b: BuildInfo): string {
         s += `    "${f}": ${jsonValue(f, vals[k] ?? "")},\n`;
     });
     s += `    "samples_ns": [ ${r.samplesNs.join(", ")} ],\n`;
-    s += `    "samples_ts": [ ${samplesTs(r).map((x) => fmtG(x)).join(", ")} ]\n`;
+    s += `    "samples_ts": [ ${samplesTs(r).map((x) => fmtG(x)).join(", ")} ]${wallJson(r, "\n    ")}\n`;
     return `${s}  }`;
 }
 
@@ -210,7 +225,7 @@ export function jsonlRow(r: BenchResult, b: BuildInfo): string {
     const vals = fieldValues(r, b);
     const fields = FIELDS.map((f, k) => `"${f}": ${jsonValue(f, vals[k] ?? "")}, `).join("");
     const ts = samplesTs(r).map((x) => fmtG(x)).join(", ");
-    return `{${fields}"samples_ns": [ ${r.samplesNs.join(", ")} ],"samples_ts": [ ${ts} ]}\n`;
+    return `{${fields}"samples_ns": [ ${r.samplesNs.join(", ")} ],"samples_ts": [ ${ts} ]${wallJson(r, "")}}\n`;
 }
 
 export function formatJsonl(results: readonly BenchResult[], b: BuildInfo): string {

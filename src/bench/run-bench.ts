@@ -1,8 +1,9 @@
 // The `ikl bench` driver: llama-bench's test loop (spec/cli.md §5.3) on the engine. Per instance of the cross
 // product (params.ts) it creates a fresh context of n_prompt + n_gen cells, runs the warm-up, then `reps` measured
 // repetitions, each starting from an empty cache. A repetition's time is the sum of the Rust forward times
-// (`computeUs`) of its decode calls, so the t/s column is what llama_decode costs; `--wall` also reports the
-// end-to-end time per repetition on stderr (JS and N-API overhead included). Results are formatted by
+// (`computeUs`) of its decode calls, so the t/s column is what llama_decode costs; `--wall` also measures the
+// end-to-end time per repetition (JS and N-API overhead included): a `wall t/s` column after `t/s` (md),
+// `samples_wall_ns`/`samples_wall_ts` (json/jsonl) and a line per test on stderr. Results are formatted by
 // report.ts / report-md.ts. Mirrors ik_llama.cpp examples/llama-bench/llama-bench.cpp (main, test_prompt,
 // test_gen) @ 8337e4cd3.
 import { Context, Model, inspectGguf, systemInfo } from "../engine/index.js";
@@ -58,7 +59,8 @@ async function gen(ctx: Context, model: Model, n: number, nPast: number, rand: (
     }
 }
 
-async function runInstance(model: Model, inst: BenchInstance, rand: () => number, log: (s: string) => void, wall: boolean, signal?: AbortSignal): Promise<number[]> {
+/** Per repetition: Rust compute time and end-to-end (wall) time, ns. */
+async function runInstance(model: Model, inst: BenchInstance, rand: () => number, log: (s: string) => void, wall: boolean, signal?: AbortSignal): Promise<{ samples: number[]; walls: number[] }> {
     const [threads, threadsBatch] = inst.nThreads;
     const nCtx = Math.max(1, inst.nPrompt + inst.nGen);
     const fa = inst.flashAttn;
@@ -91,7 +93,7 @@ async function runInstance(model: Model, inst: BenchInstance, rand: () => number
         const ts = (v: number[]): string => { const x = v.map((ns) => (1e9 * n) / ns); return sprintf("%.2f ± %.2f", avgD(x), stdevD(x)); };
         log(`bench: ${testLabel(inst.kind, inst.nPrompt, inst.nGen)} t=${threads}: ${ts(samples)} t/s Rust compute, ${ts(walls)} t/s wall\n`);
     }
-    return samples;
+    return { samples, walls };
 }
 
 /** "<arch> <size class> <ftype>" (llama_model_desc) and the tensor bytes (llama_model_size). */
@@ -150,14 +152,16 @@ export async function runBench(o: BenchRunOptions): Promise<void> {
             desc = await describe(inst.model, model.meta);
         }
         let samplesNs: number[];
+        let walls: number[];
         try {
-            samplesNs = await runInstance(model, inst, rand, o.log, o.wall, o.signal);
+            ({ samples: samplesNs, walls } = await runInstance(model, inst, rand, o.log, o.wall, o.signal));
         } catch (e) {
             if (!isCancelled(e)) throw e;
             break;
         }
         const testTime = new Date().toISOString().replace(/\.\d+Z$/, "Z");
         const r: BenchResult = { inst, modelType: desc.type, modelSize: desc.size, modelNParams: model.meta.nParams, testTime, samplesNs };
+        if (o.wall) r.wallNs = walls;
         results.push(r);
         if (o.format === "jsonl") o.out(formatJsonl([r], build));
     }

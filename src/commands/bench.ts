@@ -127,7 +127,7 @@ export function benchCommand(): Command {
     addGpu(new Option("--override-tensor <REGEX=DEV,...>", "place tensors matching REGEX on DEV (CPU, CUDA0, …) in every test; repeatable").argParser(collectPlacementRules));
     addGpu(new Option("--n-cpu-moe <N>", "routed experts of the first N layers on the CPU (llama-bench's rule)").argParser(nonNegative));
     addGpu(new Option("--print-overrides <0|1>", "show the ot column [0]").argParser(bool));
-    add(new Option("--wall", "also report end-to-end (wall-clock) t/s per test on stderr"));
+    add(new Option("--wall", "also measure end-to-end (wall-clock) t/s: a `wall t/s` column (md), samples_wall_ns/_ts (json, jsonl), a line per test on stderr"));
     cmd.addOption(new Option("-o, --output-format <FMT>", "stdout format").choices(["md", "csv", "json", "jsonl"]).default("md").helpGroup("Output:"));
     cmd.addOption(new Option("-q, --quiet", "no logs on stderr").helpGroup("Output:"));
     return refuseUnsupported(cmd)

@@ -49,6 +49,11 @@ describe("ikl bench", () => {
             expect((x["samples_ns"] as number[]).length).toBe(3);
         }
         expect(a.stderr).toMatch(/bench: tg2@pp8 t=1: [\d.]+ ± [\d.]+ t\/s Rust compute, [\d.]+ ± [\d.]+ t\/s wall/);
+        expect((ra[0]!["samples_wall_ns"] as number[]).length).toBe(3);
+        const md = ikl(["bench", "-m", model, "-p", "16", "-n", "0", "-r", "2", "-t", "1", "--wall"]).stdout.split("\n");
+        expect(md[0]).toMatch(/\| +test \| +t\/s \| +wall t\/s \|$/);
+        const [compute, wall] = / (\d+\.\d+) ± \d+\.\d+ \| +(\d+\.\d+) ± \d+\.\d+ \|$/.exec(md[2]!)!.slice(1).map(Number);
+        expect(wall).toBeLessThanOrEqual(compute! * 1.0001); // end-to-end includes the compute
     }, 120_000);
 
     it("writes the csv header and refuses engine features it lacks", () => {
