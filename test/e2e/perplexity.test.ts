@@ -73,6 +73,16 @@ describe("ikl perplexity", () => {
         expect(TOP_RE.exec(r.stdout)?.[1]).toBe("100.000");
     }, 120_000);
 
+    it.skipIf(!existsSync(REF))("writes a base file that llama-perplexity reads", () => {
+        const base = join(dir, "ours-for-ref.kld");
+        expect(ikl(["perplexity", "-m", model, "-f", TEXT, "-c", "128", "-t", "2", "--chunks", "2", "--kl-divergence-base", base]).code).toBe(0);
+        const r = spawnSync(REF, ["-m", model, "-c", "128", "-t", "2", "--kl-divergence-base", base, "--kl-divergence"], { encoding: "utf8" });
+        expect(r.status).toBe(0);
+        const out = `${r.stdout}${r.stderr}`;
+        expect(Math.abs(Number(/Mean +KLD: +(-?[\d.]+)/.exec(out)?.[1]))).toBeLessThan(1e-4);
+        expect(/Same top p: +([\d.]+)/.exec(out)?.[1]).toBe("100.000");
+    }, 120_000);
+
     it("refuses too little text and unsupported flags", () => {
         const r = ikl(["perplexity", "-m", model, "-f", TEXT, "-c", "512", "-t", "2"]);
         expect(r.code).toBe(1);
