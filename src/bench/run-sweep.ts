@@ -37,7 +37,8 @@ export interface SweepOptions {
     flashAttn: "on" | "off" | "auto";
     /** MoE context options (fused MoE, -ser, -ger); absent = the engine defaults. */
     moe?: MoeEngineOptions;
-    format: "md" | "jsonl";
+    /** md: the reference's table; jsonl: its JSONL rows as measured; json: one array of those rows at the end. */
+    format: "md" | "jsonl" | "json";
     /** --sweep-memory: RSS high-water mark and CUDA memory in use since the start, per row. */
     memory: boolean;
     plot: string | undefined;
@@ -112,6 +113,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepPoint[]> {
         }
     };
     const points: SweepPoint[] = [];
+    const jsonRows: string[] = [];
     const runRows = async (): Promise<void> => {
         for (const row of plan.rows) {
             const timers: Record<string, number> = {};
@@ -119,7 +121,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepPoint[]> {
             if (!row.measure) continue;
             const m = { pp: plan.pp, tg: plan.tg, nKv: row.nKv, tPpUs: timers["pp"] ?? 0, tTgUs: timers["tg"] ?? 0, nrep: row.nrep,
                 ...(o.memory ? { rssHwmMib: rssHwmMib(), vramDeltaMib: vram() } : {}) };
-            o.out(o.format === "md" ? sweepTableRow(m, o.memory) : sweepJsonlRow(h, m, o.memory));
+            if (o.format === "json") jsonRows.push(sweepJsonlRow(h, m, o.memory).trimEnd());
+            else o.out(o.format === "md" ? sweepTableRow(m, o.memory) : sweepJsonlRow(h, m, o.memory));
             const r = sweepRates(m);
             points.push({ nKv: row.nKv, pp: plan.pp, tg: plan.tg, tPp: r.tPp, speedPp: r.speedPp, tTg: r.tTg, speedTg: r.speedTg });
         }
@@ -132,6 +135,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepPoint[]> {
     } catch (e) {
         if (!isCancelled(e)) throw e; // Ctrl-C: the rows printed so far stand
     }
+    if (o.format === "json") o.out(`[\n${jsonRows.map((r) => `  ${r}`).join(",\n")}\n]\n`);
     const computeS = points.reduce((s, p) => s + p.tPp + p.tTg, 0);
     o.log(`\nsweep-bench: ${points.length} rows, Rust compute ${computeS.toFixed(3)} s of ${((performance.now() - wall0) / 1000).toFixed(3)} s wall\n`);
     if (o.plot !== undefined && points.length > 0) await plot(o, points);

@@ -129,13 +129,14 @@ export function benchCommand(): Command {
     addGpu(new Option("--print-overrides <0|1>", "show the ot column [0]").argParser(bool));
     add(new Option("--wall", "also measure end-to-end (wall-clock) t/s: a `wall t/s` column (md), samples_wall_ns/_ts (json, jsonl), a line per test on stderr"));
     cmd.addOption(new Option("-o, --output-format <FMT>", "stdout format").choices(["md", "csv", "json", "jsonl"]).default("md").helpGroup("Output:"));
+    cmd.addOption(new Option("--json", "same as -o json").helpGroup("Output:"));
     cmd.addOption(new Option("-q, --quiet", "no logs on stderr").helpGroup("Output:"));
     return refuseUnsupported(cmd)
         .addHelpText("after", ["", "Examples:", "  ikl bench -m model.gguf", "  ikl bench -m model.gguf -p 512 -n 128 -t 4,8 -fa 0,1 -r 3", "  ikl bench -m a.gguf -m b.gguf -p 0 -n 0 -pg 512,128 -gp 4096,64 -o jsonl", "  ikl bench -m ds.gguf -mla 1,3 -fa 0,1 -amb 0,128 -fmoe 1", "  ikl bench -m ds.gguf -ngl 99 -ot exps=CPU -p 4096 -ub 4096"].join("\n"))
         .action(async (raw: Record<string, unknown>) => {
             const defaults = benchDefaults(systemInfo().threads);
             const quiet = raw["quiet"] === true;
-            await withSigint((signal) => runBench({ params: parseBenchParams(raw, defaults), defaults, format: raw["outputFormat"] as "md", wall: raw["wall"] === true,
+            await withSigint((signal) => runBench({ params: parseBenchParams(raw, defaults), defaults, format: raw["json"] === true ? "json" : (raw["outputFormat"] as "md"), wall: raw["wall"] === true,
                 out: (s) => void process.stdout.write(s), log: quiet ? () => undefined : (s) => void process.stderr.write(s), signal }));
         });
 }

@@ -34,7 +34,7 @@ export function parsePerplexityOptions(raw: Record<string, unknown>): Perplexity
         kldBase: raw["klDivergenceBase"] as string | undefined,
         kld: raw["klDivergence"] === true,
         outputType: (raw["pplOutputType"] as 0 | 1 | undefined) ?? 0,
-        json: raw["outputFormat"] === "json",
+        json: raw["outputFormat"] === "json" || raw["json"] === true,
         out: (s) => void process.stdout.write(s),
         log: quiet ? () => undefined : (s) => void process.stderr.write(s)
     };
@@ -51,6 +51,7 @@ export function perplexityCommand(): Command {
         .addOption(new Option("--save-all-logits <FILE>", "alias of --kl-divergence-base").hideHelp())
         .addOption(new Option("--kl-divergence", "compare against --kl-divergence-base FILE (same -c)").helpGroup(g))
         .addOption(new Option("-o, --output-format <FMT>", "stdout: the reference's text, or one JSON object").choices(["text", "json"]).default("text").helpGroup("Output:"))
+        .addOption(new Option("--json", "same as -o json").helpGroup("Output:"))
         .addOption(new Option("-q, --quiet", "no progress or logs on stderr").helpGroup("Output:"));
     withModelOptions(cmd);
     withContextOptions(cmd);

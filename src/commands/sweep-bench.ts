@@ -30,7 +30,7 @@ export function parseSweepOptions(raw: Record<string, unknown>): SweepOptions {
         threads: m.threads, threadsBatch: m.threadsBatch, runTimeRepack: m.runTimeRepack, shownThreads: m.threads ?? systemInfo().threads,
         nGpuLayers: m.nGpuLayers, typeK: c.cacheTypeK, typeV: c.cacheTypeV, flashAttn: c.flashAttn,
         moe: moeEngineOptions(c),
-        format: (raw["outputFormat"] as "md" | "jsonl" | undefined) ?? "md",
+        format: raw["json"] === true ? "json" : ((raw["outputFormat"] as "md" | "jsonl" | "json" | undefined) ?? "md"),
         memory: raw["sweepMemory"] === true,
         plot: raw["plot"] as string | undefined,
         label: raw["label"] as string | undefined,
@@ -50,7 +50,8 @@ export function sweepBenchCommand(): Command {
         .addOption(new Option("--no-warmup", "skip the 1-token warm-up").helpGroup(g))
         .addOption(new Option("--warmup-batch", "extra warm-up with a full ubatch").helpGroup(g))
         .addOption(new Option("--sweep-memory", "add RSS high-water (MiB) and CUDA memory delta columns").helpGroup(g))
-        .addOption(new Option("-o, --output-format <FMT>", "stdout: the reference's markdown table, or JSONL").choices(["md", "jsonl"]).default("md").helpGroup("Output:"))
+        .addOption(new Option("-o, --output-format <FMT>", "stdout: the reference's markdown table, its JSONL rows, or one JSON array of them").choices(["md", "jsonl", "json"]).default("md").helpGroup("Output:"))
+        .addOption(new Option("--json", "same as -o json").helpGroup("Output:"))
         .addOption(new Option("--plot <FILE.svg|FILE.png|term>", "draw S_PP and S_TG against N_KV").helpGroup("Output:"))
         .addOption(new Option("--label <L>", "legend label of this run (default: the model file name)").helpGroup("Output:"))
         .addOption(new Option("--compare <[LABEL=]RUN.jsonl>", "overlay an earlier run's JSONL in the plot; repeatable").argParser(collect).helpGroup("Output:"))

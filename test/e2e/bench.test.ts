@@ -58,6 +58,8 @@ describe("ikl bench", () => {
 
     it("writes the csv header and refuses engine features it lacks", () => {
         const r = ikl(["bench", "-m", model, "-p", "8", "-n", "0", "-r", "1", "-t", "1", "-o", "csv"]);
+        const j = JSON.parse(ikl(["bench", "-m", model, "-p", "8", "-n", "0", "-r", "1", "-t", "1", "--json"]).stdout) as { test: string }[];
+        expect(j.map((o) => o.test)).toEqual(["pp8"]);
         expect(r.stdout.split("\n")[0]).toMatch(/^build_commit,build_number,cuda,.*,avg_ns,stddev_ns,avg_ts,stddev_ts,test$/);
         const nkvo = ikl(["bench", "-m", model, "-nkvo", "1"]);
         expect([nkvo.code, nkvo.stderr.trim()]).toEqual([2, "error: unknown option '--no-kv-offload'"]);

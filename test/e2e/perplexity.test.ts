@@ -43,7 +43,7 @@ describe("ikl perplexity", () => {
     }, 120_000);
 
     it("runs several chunks per call (-b 256) and prints JSON with -o json", () => {
-        const r = ikl(["perplexity", "-m", model, "-f", TEXT, "-c", "128", "-b", "256", "-t", "2", "--chunks", "2", "-o", "json", "-q"]);
+        const r = ikl(["perplexity", "-m", model, "-f", TEXT, "-c", "128", "-b", "256", "-t", "2", "--chunks", "2", "--json", "-q"]);
         expect(r.code).toBe(0);
         expect(r.stderr).toBe("");
         const j = JSON.parse(r.stdout) as { n_chunk: number; ppl: number; chunks: number[] };

@@ -81,6 +81,8 @@ describe("ikl sweep-bench", () => {
         expect(rows).toHaveLength(4);
         expect(Object.keys(rows[0]!)).toEqual(KEYS);
         expect(rows.every((o) => o["tg"] === 4 && o["speed_pp"]! > 0 && o["speed_tg"]! > 0)).toBe(true);
+        const arr = JSON.parse(ikl(["sweep-bench", "-m", model, "-c", "256", "-ub", "64", "-t", "2", "-n", "4", "--json", "-q"]).stdout) as Record<string, number>[];
+        expect(arr.map((o) => [Object.keys(o), o["n_kv"]])).toEqual(rows.map((o) => [KEYS, o["n_kv"]]));
         const prev = join(dir, "prev.jsonl");
         writeFileSync(prev, r.stdout);
         const png = join(dir, "cmp.png");
