@@ -20,6 +20,7 @@ pub mod state;
 use crate::cpu::table::{kernels, kernels_for_tier, Kernels};
 use crate::cpu::tier::Tier;
 use crate::error::{Error, Result};
+use crate::model::llama::zeroed_vec;
 use crate::quant::formats::{lookup, Format};
 use crate::quant::QType;
 pub use cells::Cells;
@@ -64,20 +65,15 @@ fn unsupported(t: QType) -> Error {
     Error::Unsupported { what: format!("KV cache type {} (supported: {})", t.name(), names.join(", ")) }
 }
 
+/// Zeroed cache memory (pages become resident as cells are written).
 pub(crate) fn alloc_bytes(n: usize, what: &str) -> Result<Vec<u8>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
+    zeroed_vec(n).ok_or_else(|| Error::OutOfMemory {
         what: format!("{what}: {n} bytes for the KV cache; lower --ctx-size or use a smaller cache type"),
-    })?;
-    v.resize(n, 0u8);
-    Ok(v)
+    })
 }
 
 pub(crate) fn alloc_f32(n: usize, what: &str) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { what: format!("{what}: {} bytes of attention scratch", n * 4) })?;
-    v.resize(n, 0.0);
-    Ok(v)
+    zeroed_vec(n).ok_or_else(|| Error::OutOfMemory { what: format!("{what}: {} bytes of attention scratch", n.saturating_mul(4)) })
 }
 
 /// One cache type bound to its format, kernels (tier-resolved and scalar) and head-row size.
