@@ -45,6 +45,13 @@ struct Cfg {
     fa: bool,
     ctk: QType,
     amb: usize,
+    fmoe: bool,
+}
+
+impl Cfg {
+    fn new(mla: u8, fa: bool, ctk: QType, amb: usize) -> Cfg {
+        Cfg { mla, fa, ctk, amb, fmoe: true }
+    }
 }
 
 fn params(c: Cfg, n_ctx: usize, n_ubatch: usize) -> ContextParams {
@@ -58,6 +65,7 @@ fn params(c: Cfg, n_ctx: usize, n_ubatch: usize) -> ContextParams {
         type_v: if c.fa { c.ctk } else { QType::F16 },
         mla: c.mla,
         amb: c.amb,
+        fused_moe: c.fmoe,
         ..ContextParams::default()
     }
 }
@@ -131,7 +139,7 @@ fn ds_tiny_27l_modes_match_reference() {
         (3, true, &[("ppl_mla3_fa_off", 3e-3), ("ppl_mla3_fa_on", 6e-3), ("ppl_mla2_fa_on", 6e-3)]),
     ];
     for (mla, fa, refs) in checks {
-        let ours = perplexity(&m, Cfg { mla, fa, ctk: QType::F16, amb: 0 }, 128, 128, n);
+        let ours = perplexity(&m, Cfg::new(mla, fa, QType::F16, 0), 128, 128, n);
         for (ch, p) in ours.iter().enumerate() {
             eprintln!("mla {mla} fa {fa} chunk {}: ppl {p:.4}", ch + 1);
         }
@@ -146,32 +154,62 @@ fn ds_tiny_27l_modes_match_reference() {
     }
 }
 
-/// The matrix on the 4-layer ds-tiny: every mode × FA × cache type against mode 0 / f16 / no FA (`-amb` is
-/// covered by `amb_changes_nothing`, at a context size where it actually splits the heads; at -c 128 every
-/// amb ≥ 1 leaves them whole).
-#[test]
-fn ds_tiny_matrix() {
-    let m = Arc::new(Model::open(&fixture("ds-tiny", MlaForm::KvB)).unwrap());
-    let n_chunk = 1;
-    let base_cfg = Cfg { mla: 0, fa: false, ctk: QType::F16, amb: 0 };
-    let base = perplexity(&m, base_cfg, 128, 128, n_chunk);
-    let base_tokens = greedy(&m, base_cfg, 8);
+/// Issue #4's matrix on one model: every mode × FA × cache type × fused/unfused MoE × `-amb` 0/`amb` against mode 0 /
+/// f16 / no FA / fused: perplexity within 0.2 % (`q8_tol` for q8_0 caches), greedy tokens identical for the f16
+/// variants.
+fn mode_matrix(m: &Arc<Model>, n_ctx: usize, n_chunk: usize, amb: usize, q8_tol: f64) {
+    let base_cfg = Cfg::new(0, false, QType::F16, 0);
+    let base = perplexity(m, base_cfg, n_ctx, n_ctx, n_chunk);
+    let base_tokens = greedy(m, base_cfg, 8);
     for mla in 0..=3u8 {
         for fa in [false, true] {
             for ctk in [QType::F16, QType::Q8_0] {
-                {
-                    let c = Cfg { mla, fa, ctk, amb: 0 };
-                    let p = perplexity(&m, c, 128, 128, n_chunk);
-                    let tol = if ctk == QType::F16 { 2e-3 } else { 1e-2 };
+                for (fmoe, amb) in [(true, 0), (false, 0), (true, amb)] {
+                    let c = Cfg { mla, fa, ctk, amb, fmoe };
+                    let p = perplexity(m, c, n_ctx, n_ctx, n_chunk);
+                    let tol = if ctk == QType::F16 { 2e-3 } else { q8_tol };
                     let d = (p[n_chunk - 1] / base[n_chunk - 1] - 1.0).abs();
                     eprintln!("{c:?}: ppl {:.4} vs base {:.4} (rel {d:.2e})", p[n_chunk - 1], base[n_chunk - 1]);
                     assert!(d < tol, "{c:?}: {} vs {}", p[n_chunk - 1], base[n_chunk - 1]);
                     if ctk == QType::F16 {
-                        assert_eq!(greedy(&m, c, 8), base_tokens, "{c:?} greedy tokens");
+                        assert_eq!(greedy(m, c, 8), base_tokens, "{c:?} greedy tokens");
                     }
                 }
             }
         }
+    }
+}
+
+/// The matrix on the 4-layer ds-tiny (`-amb 1`: at -c 128 it leaves the heads whole; `amb_changes_nothing`
+/// covers a size where it splits them).
+#[test]
+fn ds_tiny_matrix() {
+    let m = Arc::new(Model::open(&fixture("ds-tiny", MlaForm::KvB)).unwrap());
+    mode_matrix(&m, 128, 1, 1, 1e-2);
+}
+
+/// Opt-in (`IKL_MODELS_DIR` holding `ds-mini-f16.gguf` / `ds-mini-128h-f16.gguf`, e.g. `.cache/models`): the same
+/// matrix on the larger fixtures, 2 chunks of 128, `-amb 1` (which splits their heads at this size). q8_0 caches
+/// within 4 %: on these random-weight models (PPL ≈ 9e6, a nearly flat distribution) the reference's own q8_0
+/// cache moves its perplexity by 1.5–2.8 % (ds-mini, `-c 128 --chunks 2` on declaration.txt: mla 0 fa off +2.8 %,
+/// mla 1 fa off −1.9 %, mla 3 fa on +1.5 % against its f16 cache), so 1 % is not a property any implementation has
+/// here. Measured with `ikl perplexity` on the same text: ours vs the reference's q8_0 numbers +0.6 % (mla 0),
+/// −2.9 % (mla 1 fa off: its K·Q over the q8_0 latent goes through the large-batch Q8_0_R8 path), −0.02 % (mla 3 fa on).
+#[test]
+fn ds_mini_matrix() {
+    let Some(dir) = std::env::var_os("IKL_MODELS_DIR") else {
+        eprintln!("skipped: set IKL_MODELS_DIR (a folder with ds-mini-f16.gguf, ds-mini-128h-f16.gguf)");
+        return;
+    };
+    for name in ["ds-mini", "ds-mini-128h"] {
+        let path = PathBuf::from(&dir).join(format!("{name}-f16.gguf"));
+        if !path.exists() {
+            eprintln!("{name}: {} not found, skipped", path.display());
+            continue;
+        }
+        eprintln!("== {name}");
+        let m = Arc::new(Model::open(path.to_str().unwrap()).unwrap());
+        mode_matrix(&m, 128, 2, 1, 4e-2);
     }
 }
 
@@ -182,11 +220,11 @@ fn amb_changes_nothing() {
     let m = Arc::new(Model::open(&fixture("ds-tiny", MlaForm::KvB)).unwrap());
     let n_ctx = 512; // the smallest size at which amb 1 splits the materialised heads of ds-tiny
     for (mla, fa) in [(1u8, false), (2, true), (3, true), (3, false)] {
-        let a = perplexity(&m, Cfg { mla, fa, ctk: QType::F16, amb: 0 }, n_ctx, n_ctx, 1);
-        let b = perplexity(&m, Cfg { mla, fa, ctk: QType::F16, amb: 1 }, n_ctx, n_ctx, 1);
+        let a = perplexity(&m, Cfg::new(mla, fa, QType::F16, 0), n_ctx, n_ctx, 1);
+        let b = perplexity(&m, Cfg::new(mla, fa, QType::F16, 1), n_ctx, n_ctx, 1);
         eprintln!("mla {mla} fa {fa}: amb 0 {:.6} amb 1 {:.6}", a[0], b[0]);
         assert_eq!(a, b, "mla {mla} fa {fa}");
-        let ctx = Context::new(m.clone(), params(Cfg { mla, fa, ctk: QType::F16, amb: 1 }, n_ctx, n_ctx)).unwrap();
+        let ctx = Context::new(m.clone(), params(Cfg::new(mla, fa, QType::F16, 1), n_ctx, n_ctx)).unwrap();
         if mla == 1 || !fa {
             assert!(ctx.kv.head_chunk < ctx.kv.n_head, "amb 1 must split the heads at n_ctx {n_ctx}");
         } else {
@@ -202,7 +240,7 @@ fn split_form_matches_kv_b_form() {
     let a = Arc::new(Model::open(&fixture("ds-tiny", MlaForm::KvB)).unwrap());
     let b = Arc::new(Model::open(&fixture("ds-tiny", MlaForm::Split)).unwrap());
     for (mla, fa) in [(1u8, false), (1, true), (3, true)] {
-        let c = Cfg { mla, fa, ctk: QType::F16, amb: 0 };
+        let c = Cfg::new(mla, fa, QType::F16, 0);
         let (x, y) = (perplexity(&a, c, 128, 128, 1)[0], perplexity(&b, c, 128, 128, 1)[0]);
         eprintln!("mla {mla} fa {fa}: kv_b form {x:.6} split form {y:.6}");
         assert!((x / y - 1.0).abs() < 1e-6, "{x} vs {y}");
@@ -219,7 +257,7 @@ fn cache_sizes_follow_formulas() {
     for mla in 0..=3u8 {
         for fa in [false, true] {
             for ctk in [QType::F16, QType::BF16, QType::Q8_0] {
-                let c = Cfg { mla, fa, ctk, amb: 0 };
+                let c = Cfg::new(mla, fa, ctk, 0);
                 let ctx = match Context::new(m.clone(), params(c, 256, 64)) {
                     Ok(x) => x,
                     Err(e) => panic!("{c:?}: {e}"),
