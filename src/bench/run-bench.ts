@@ -6,11 +6,11 @@
 // `samples_wall_ns`/`samples_wall_ts` (json/jsonl) and a line per test on stderr. Results are formatted by
 // report.ts / report-md.ts. Mirrors ik_llama.cpp examples/llama-bench/llama-bench.cpp (main, test_prompt,
 // test_gen) @ 8337e4cd3.
-import { Context, Model, inspectGguf, systemInfo } from "../engine/index.js";
+import { Context, Model, inspectGguf, qtypes, systemInfo } from "../engine/index.js";
 import { placementFor, type OffloadPolicy } from "../engine/placement-open.js";
 import { paddedCtx } from "../engine/generate.js";
 import { ftypeInfo } from "../engine/ftypes.js";
-import type { ModelMeta } from "../engine/native.js";
+import type { GgufInspect, ModelMeta } from "../engine/native.js";
 import { sizeClass } from "./size-class.js";
 import { sprintf } from "../ui/printf.js";
 import { interrupted, isCancelled } from "../ui/sigint.js";
@@ -96,8 +96,56 @@ async function runInstance(model: Model, inst: BenchInstance, rand: () => number
     return { samples, walls };
 }
 
-/** "<arch> <size class> <ftype>" (llama_model_desc) and the tensor bytes (llama_model_size). */
-async function describe(path: string, meta: ModelMeta): Promise<{ type: string; size: number }> {
+interface Counted {
+    elems: number;
+    bytes: number;
+}
+
+/**
+ * The tensors the reference derives at load for DeepSeek MLA (llm_prepare_mla), which its llama_model_size and
+ * n_params count: with `-mla ≥ 1` and `attn_kv_b` but no `attn_k_b`, wk_b (Q8_0 — Q8_0_R8 for an interleaved
+ * kv_b — when kv_b is quantized, else kv_b's type) and wv_b (kv_b's type); with `-mla ≥ 2` and only the split
+ * `attn_k_b`/`attn_v_b`, wkv_b (F16 or BF16 when both are, else Q8_0).
+ */
+function derivedMla(g: GgufInspect, mla: number): Counted[] {
+    const arch = String(g.metadata.find((e) => e.key === "general.architecture")?.value ?? "");
+    const num = (key: string): number => Number(g.metadata.find((e) => e.key === `${arch}.${key}`)?.value ?? 0);
+    const r = num("attention.kv_lora_rank");
+    if (mla <= 0 || r <= 0) return [];
+    const types = new Map(qtypes().map((q) => [q.name, q]));
+    const sized = (type: string, elems: number): Counted => {
+        const q = types.get(type);
+        return { elems, bytes: q === undefined ? 0 : (elems / q.block) * q.typeSize };
+    };
+    const quantized = (type: string): boolean => !["f32", "f16", "bf16"].includes(type);
+    const byName = new Map(g.tensors.map((t) => [t.name, t]));
+    const h = num("attention.head_count");
+    const v = num("attention.value_length");
+    const nope = num("attention.key_length") - num("rope.dimension_count");
+    const out: Counted[] = [];
+    for (let il = 0; il < num("block_count"); il++) {
+        const kvb = byName.get(`blk.${il}.attn_kv_b.weight`);
+        const kb = byName.get(`blk.${il}.attn_k_b.weight`);
+        const vb = byName.get(`blk.${il}.attn_v_b.weight`);
+        if (kvb !== undefined && kb === undefined) {
+            const id = types.get(kvb.type)?.id ?? 0;
+            const wkType = !quantized(kvb.type) ? kvb.type : id >= 202 && id <= 399 ? "q8_0_r8" : "q8_0";
+            out.push(sized(wkType, h * nope * r), sized(kvb.type, h * v * r));
+        } else if (kvb === undefined && kb !== undefined && vb !== undefined && mla >= 2) {
+            const t = kb.type === vb.type && (kb.type === "f16" || kb.type === "bf16") ? kb.type : "q8_0";
+            out.push(sized(t, h * (nope + v) * r));
+        }
+    }
+    return out;
+}
+
+/**
+ * "<arch> <size class> <ftype>" (llama_model_desc), the tensor bytes (llama_model_size) and parameter count
+ * (llama_model_n_params), counted as the reference counts them: a model without `output.weight` ties it to
+ * `token_embd`, which the reference loads as a second (duplicated) tensor; DeepSeek MLA tensors derived at load
+ * (derivedMla) are added.
+ */
+async function describe(path: string, meta: ModelMeta, mla: number): Promise<{ type: string; size: number; params: number }> {
     const g = await inspectGguf(path, 0);
     const arch = meta.arch ?? "?";
     const num = (key: string): number => {
@@ -108,7 +156,10 @@ async function describe(path: string, meta: ModelMeta): Promise<{ type: string; 
     const info = g.metadata.some((e) => e.key === "general.file_type") ? ftypeInfo(ft) : undefined;
     const name = info === undefined ? "unknown" : info.description === "" ? info.enumName.replace(/^(MOSTLY|ALL)_/, "") : info.description;
     const cls = sizeClass({ arch, nLayer: meta.nLayer, nVocab: meta.nVocab, nHead: meta.nHead, nHeadKv: meta.nHeadKv, nExpert: num(`${arch}.expert_count`) });
-    return { type: `${arch} ${cls} ${name}`, size: g.tensors.reduce((s, t) => s + t.bytes, 0) };
+    const tied = g.tensors.some((t) => t.name === "output.weight") ? [] : g.tensors.filter((t) => t.name === "token_embd.weight");
+    const counted: Counted[] = [...[...g.tensors, ...tied].map((t) => ({ elems: t.ne.reduce((a, b) => a * b, 1), bytes: t.bytes })), ...derivedMla(g, mla)];
+    const sum = (k: keyof Counted): number => counted.reduce((s, t) => s + t[k], 0);
+    return { type: `${arch} ${cls} ${name}`, size: sum("bytes"), params: sum("elems") };
 }
 
 /**
@@ -142,14 +193,18 @@ export async function runBench(o: BenchRunOptions): Promise<void> {
     const rand = rng(1);
     let model: Model | undefined;
     let loaded = "";
-    let desc = { type: "", size: 0 };
+    let desc = { type: "", size: 0, params: 0 };
+    let descKey = "";
     for (const inst of expandInstances(o.params)) {
         if (model === undefined || loadKey(inst) !== loaded) {
             model?.close();
             model = undefined;
             loaded = loadKey(inst);
             model = await openModel(inst, cuda, o.log);
-            desc = await describe(inst.model, model.meta);
+        }
+        if (descKey !== `${loaded}/${inst.mlaAttn}`) {
+            descKey = `${loaded}/${inst.mlaAttn}`;
+            desc = await describe(inst.model, model.meta, inst.mlaAttn);
         }
         let samplesNs: number[];
         let walls: number[];
@@ -160,7 +215,7 @@ export async function runBench(o: BenchRunOptions): Promise<void> {
             break;
         }
         const testTime = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-        const r: BenchResult = { inst, modelType: desc.type, modelSize: desc.size, modelNParams: model.meta.nParams, testTime, samplesNs };
+        const r: BenchResult = { inst, modelType: desc.type, modelSize: desc.size, modelNParams: desc.params, testTime, samplesNs };
         if (o.wall) r.wallNs = walls;
         results.push(r);
         if (o.format === "jsonl") o.out(formatJsonl([r], build));
