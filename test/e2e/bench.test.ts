@@ -114,5 +114,11 @@ describe("ikl bench", () => {
         const rows = lines.slice(2).filter((l) => l.startsWith("| deepseek2"));
         expect(rows.map((l) => l.split("|").slice(6, 9).map((c) => c.trim()).join(" "))).toEqual(["1 0 0", "1 128 0", "3 0 0", "3 128 0"]);
         expect(ikl(["bench", "-m", ds, "-mla", "4"]).code).toBe(2);
+        // size/params as llama-bench counts them: with MLA the wk_b/wv_b it derives from attn_kv_b at load are added
+        const sizes = ikl(["bench", "-m", ds, "-p", "8", "-n", "0", "-r", "1", "-t", "1", "-mla", "0,1", "-o", "jsonl"]).stdout.trim().split("\n")
+            .map((l) => JSON.parse(l) as { model_size: number; model_n_params: number });
+        const [h, nope, v, rank, nl] = [8, 64, 64, 128, 4]; // ds-tiny: heads, key length − rope, value length, kv_lora, layers
+        expect(sizes[1]!.model_n_params - sizes[0]!.model_n_params).toBe(nl * h * (nope + v) * rank);
+        expect(sizes[1]!.model_size - sizes[0]!.model_size).toBe(2 * nl * h * (nope + v) * rank); // F16 kv_b: F16 copies
     }, 120_000);
 });
