@@ -4,7 +4,7 @@
 // left to callers through `write` callbacks; nothing here touches process streams.
 import { sprintf } from "../ui/printf.js";
 import { formatBytes, formatCount } from "../ui/format.js";
-import { IklError } from "./errors.js";
+import { isCancelled } from "../ui/sigint.js";
 import type { Context, Model, Sampler } from "./model.js";
 
 /** ik common.cpp `process_escapes`: \n \r \t \' \" \\ \xNN; unknown escapes are kept as written. */
@@ -116,10 +116,6 @@ export function modelCard(model: Model, path: string, nCtx: number): string {
 
 export type StopReason = "eog" | "length" | "context" | "interrupted";
 
-function cancelled(e: unknown): boolean {
-    return e instanceof IklError && e.code === "IKL_E_CANCELLED";
-}
-
 /** A context plus the tokens already evaluated into sequence 0 of its KV cache. */
 export class Session {
     readonly evaluated: number[] = [];
@@ -155,7 +151,7 @@ export class Session {
                 this.evaluated.push(...chunk);
                 if (last) sampled = r.sampled[0] as number;
             } catch (e) {
-                if (cancelled(e)) return undefined;
+                if (isCancelled(e)) return undefined;
                 throw e;
             }
         }
@@ -204,7 +200,7 @@ export class Session {
                 this.timings.nSample += 1;
                 tok = r.sampled[0] as number;
             } catch (e) {
-                if (!cancelled(e)) throw e;
+                if (!isCancelled(e)) throw e;
                 reason = "interrupted";
                 break;
             }
