@@ -127,6 +127,23 @@ pub fn attend(
     kq_scale: f32,
     out: &mut [f32],
 ) {
+    attend_blocks(pool, v, cells, scratch, q, pos, seq, kq_scale, out, MAX_FA_BLOCK)
+}
+
+/// `attend` with at most `max_block` tokens per flash-attention task.
+#[allow(clippy::too_many_arguments)]
+fn attend_blocks(
+    pool: &ThreadPool,
+    v: &View,
+    cells: &Cells,
+    scratch: &mut Scratch,
+    q: &[f32],
+    pos: &[i32],
+    seq: &[i32],
+    kq_scale: f32,
+    out: &mut [f32],
+    max_block: usize,
+) {
     let (nh, nkvh, dk, dv, scalar, fa) = (v.n_head, v.n_head_kv, v.dk, v.dv, v.scalar, v.fa);
     let g = nh / nkvh;
     let (n_kv, n_ctx) = (cells.n_kv(), cells.n_ctx());
@@ -141,75 +158,101 @@ pub fn attend(
     let n_split = (2 * pool.n_threads()).div_ceil(n_tokens * nkvh).clamp(1, g);
     let chunk = g.div_ceil(n_split).min(v.head_chunk).max(1);
     let n_chunk = g.div_ceil(chunk);
-    pool.run_t(n_tokens * nkvh * n_chunk, |task, th| {
-        let (i, hkv, ch) = (task / (nkvh * n_chunk), task / n_chunk % nkvh, task % n_chunk);
+    // FA: a task takes a block of up to `nb` tokens, so each K tile feeds nb·chunk query rows of one GEMM call
+    // and each V row is decoded once per block instead of once per token. Per token the arithmetic is what it
+    // is with one token per task (the GEMM rows are independent, the softmax and V order per row unchanged).
+    let nb = if fa { fa_block(n_tokens, nkvh * n_chunk, pool.n_threads(), chunk, dv, qa, bs, fs).min(max_block) } else { 1 };
+    let n_blk = n_tokens.div_ceil(nb);
+    pool.run_t(n_blk * nkvh * n_chunk, |task, th| {
+        let (blk, hkv, ch) = (task / (nkvh * n_chunk), task / n_chunk % nkvh, task % n_chunk);
         let h0 = hkv * g + ch * chunk;
         let gc = chunk.min(g - ch * chunk);
-        let (p, sq) = (pos[i], seq[i] as usize);
-        // SAFETY: thread `th` owns its scratch stripes; the task owns the output heads h0..h0+gc of token i.
+        let (i0, nbt) = (blk * nb, nb.min(n_tokens - blk * nb));
+        // SAFETY: thread `th` owns its scratch stripes.
         let bytes = unsafe { sb.slice(th * bs, bs) };
         let f = unsafe { sf.slice(th * fs, fs) };
-        let o = unsafe { dst.slice((i * nh + h0) * dv, gc * dv) };
-        let (qb, pb) = bytes.split_at_mut(gc * qa);
-        for hh in 0..gc {
-            let r = (i * nh + h0 + hh) * dk;
-            (kern_k.quantize_act)(&q[r..r + dk], &mut qb[hh * qa..(hh + 1) * qa]);
+        let (qb, pb) = bytes.split_at_mut(nbt * gc * qa);
+        for b in 0..nbt {
+            for hh in 0..gc {
+                let r = ((i0 + b) * nh + h0 + hh) * dk;
+                let row = b * gc + hh;
+                (kern_k.quantize_act)(&q[r..r + dk], &mut qb[row * qa..(row + 1) * qa]);
+            }
         }
         if fa {
-            let (s, rest) = f.split_at_mut(gc * TILE);
+            let rows = nbt * gc;
+            let (s, rest) = f.split_at_mut(rows * TILE);
             let (vtile, rest) = rest.split_at_mut(TILE * dv);
-            let (acc, rest) = rest.split_at_mut(gc * dv);
-            let (mx, rest) = rest.split_at_mut(gc);
-            let sum = &mut rest[..gc];
+            let (acc, rest) = rest.split_at_mut(rows * dv);
+            let (mx, rest) = rest.split_at_mut(rows);
+            let sum = &mut rest[..rows];
             acc.fill(0.0);
             mx.fill(f32::NEG_INFINITY);
             sum.fill(0.0);
-            let mut vis = [false; TILE];
+            let mut vis = [[false; TILE]; MAX_FA_BLOCK];
             for c0 in (0..n_kv).step_by(TILE) {
                 let nt = TILE.min(n_kv - c0);
-                let mut any = false;
-                for (j, vi) in vis[..nt].iter_mut().enumerate() {
-                    *vi = cells.visible(c0 + j, sq, p);
-                    any |= *vi;
+                let mut seen = [false; MAX_FA_BLOCK];
+                for b in 0..nbt {
+                    let (p, sq) = (pos[i0 + b], seq[i0 + b] as usize);
+                    for (j, vi) in vis[b][..nt].iter_mut().enumerate() {
+                        *vi = cells.visible(c0 + j, sq, p);
+                        seen[b] |= *vi;
+                    }
                 }
-                if !any {
+                if !seen[..nbt].iter().any(|&x| x) {
                     continue;
                 }
-                kq(&kern_k, v, hkv, c0, nt, qb, qa, gc, s, TILE);
-                for hh in 0..gc {
-                    let row = &mut s[hh * TILE..hh * TILE + nt];
-                    let mut m = mx[hh];
-                    for (x, &vi) in row.iter_mut().zip(&vis[..nt]) {
-                        *x = if vi { *x * kq_scale } else { f32::NEG_INFINITY };
-                        m = m.max(*x);
+                kq(&kern_k, v, hkv, c0, nt, qb, qa, rows, s, TILE);
+                for b in (0..nbt).filter(|&b| seen[b]) {
+                    for hh in 0..gc {
+                        let r = b * gc + hh;
+                        let row = &mut s[r * TILE..r * TILE + nt];
+                        let mut m = mx[r];
+                        for (x, &vi) in row.iter_mut().zip(&vis[b][..nt]) {
+                            *x = if vi { *x * kq_scale } else { f32::NEG_INFINITY };
+                            m = m.max(*x);
+                        }
+                        let ms = (mx[r] - m).exp(); // 0 on the first visible tile (mx = −∞)
+                        if ms != 1.0 {
+                            acc[r * dv..(r + 1) * dv].iter_mut().for_each(|a| *a *= ms);
+                        }
+                        let mut ts = 0.0f32;
+                        for x in row.iter_mut() {
+                            *x = if *x == f32::NEG_INFINITY { 0.0 } else { (*x - m).exp() };
+                            ts += *x;
+                        }
+                        sum[r] = sum[r] * ms + ts;
+                        mx[r] = m;
                     }
-                    let ms = (mx[hh] - m).exp(); // 0 on the first visible tile (mx = −∞)
-                    if ms != 1.0 {
-                        acc[hh * dv..(hh + 1) * dv].iter_mut().for_each(|a| *a *= ms);
-                    }
-                    let mut ts = 0.0f32;
-                    for x in row.iter_mut() {
-                        *x = if *x == f32::NEG_INFINITY { 0.0 } else { (*x - m).exp() };
-                        ts += *x;
-                    }
-                    sum[hh] = sum[hh] * ms + ts;
-                    mx[hh] = m;
                 }
-                for j in (0..nt).filter(|&j| vis[j]) {
+                for j in (0..nt).filter(|&j| (0..nbt).any(|b| vis[b][j])) {
                     let vf = &mut vtile[j * dv..(j + 1) * dv];
                     v_row(v, c0 + j, hkv, vf);
-                    for hh in 0..gc {
-                        axpy(scalar, &mut acc[hh * dv..(hh + 1) * dv], s[hh * TILE + j], vf);
+                    for b in (0..nbt).filter(|&b| vis[b][j]) {
+                        for hh in 0..gc {
+                            let r = b * gc + hh;
+                            axpy(scalar, &mut acc[r * dv..(r + 1) * dv], s[r * TILE + j], vf);
+                        }
                     }
                 }
             }
-            for hh in 0..gc {
-                let inv = if sum[hh] == 0.0 { 0.0 } else { 1.0 / sum[hh] };
-                for (d, &a) in o[hh * dv..(hh + 1) * dv].iter_mut().zip(&acc[hh * dv..(hh + 1) * dv]) {
-                    *d = a * inv;
+            for b in 0..nbt {
+                // SAFETY: the task owns the output heads h0..h0+gc of tokens i0..i0+nbt.
+                let o = unsafe { dst.slice(((i0 + b) * nh + h0) * dv, gc * dv) };
+                for hh in 0..gc {
+                    let r = b * gc + hh;
+                    let inv = if sum[r] == 0.0 { 0.0 } else { 1.0 / sum[r] };
+                    for (d, &a) in o[hh * dv..(hh + 1) * dv].iter_mut().zip(&acc[r * dv..(r + 1) * dv]) {
+                        *d = a * inv;
+                    }
                 }
             }
         } else {
+            let i = i0;
+            let (p, sq) = (pos[i], seq[i] as usize);
+            // SAFETY: the task owns the output heads h0..h0+gc of token i.
+            let o = unsafe { dst.slice((i * nh + h0) * dv, gc * dv) };
             // The reference pads n_kv to 32 cells without FA (spec §1.4): padded cells are masked, and the
             // padding keeps V·P's summation order independent of how the batch was split.
             let n_kv = (n_kv.div_ceil(32) * 32).min(n_ctx);
@@ -252,4 +295,63 @@ pub fn attend(
             }
         }
     });
+}
+
+/// Most tokens one FA task takes (`vis` rows on the stack).
+const MAX_FA_BLOCK: usize = 8;
+
+/// Tokens per FA task: as many as the per-thread scratch holds (scores, V tile, accumulators and softmax state
+/// for nb·chunk rows in `fs` floats; encoded queries in `bs` bytes), at most MAX_FA_BLOCK, and few enough that
+/// every thread still gets work.
+#[allow(clippy::too_many_arguments)]
+fn fa_block(n_tokens: usize, tasks_per_token: usize, n_threads: usize, chunk: usize, dv: usize, qa: usize, bs: usize, fs: usize) -> usize {
+    let by_f = fs.saturating_sub(TILE * dv + 16) / (chunk * (TILE + dv + 2)).max(1);
+    let by_b = bs.saturating_sub(64) / (chunk * qa).max(1);
+    let by_threads = (n_tokens * tasks_per_token).div_ceil(2 * n_threads.max(1)).max(1);
+    by_f.min(by_b).min(by_threads).clamp(1, MAX_FA_BLOCK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Token blocks in flash attention change nothing: every token's output is bit-identical to one token per
+    /// task, for f16 and q8_0 caches, GQA, a causal mask and two sequences.
+    #[test]
+    fn fa_token_blocks_are_bit_identical() {
+        let (n_ctx, nh, nkvh, d) = (1024, 4, 2, 64);
+        let pool = ThreadPool::new(2);
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            ((rng >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        };
+        for t in [QType::F16, QType::Q8_0] {
+            let mut kv = KvCache::new(1, n_ctx, nh, nkvh, d, d, t, t, true, 2).unwrap();
+            let n = 40;
+            let (pos, seq): (Vec<i32>, Vec<i32>) = (0..n).map(|i| ((i / 2) as i32, (i % 2) as i32)).unzip();
+            for c in 0..n {
+                kv.cells.occupy(c, pos[c], seq[c] as usize);
+                let (kr, vr): (Vec<f32>, Vec<f32>) = (0..nkvh * d).map(|_| (next(), next())).unzip();
+                kv.write(0, c, &kr, &vr);
+            }
+            let q: Vec<f32> = (0..n * nh * d).map(|_| next()).collect();
+            let run = |kv: &mut KvCache, blocks: usize| {
+                let mut out = vec![0.0f32; n * nh * d];
+                let mut scratch = std::mem::take(&mut kv.scratch);
+                attend_blocks(&pool, &kv.view(0), &kv.cells, &mut scratch, &q, &pos, &seq, 0.125, &mut out, blocks);
+                kv.scratch = scratch;
+                out
+            };
+            let (bs, fs) = (kv.scratch.bytes_stride, kv.scratch.f_stride);
+            let qa = kv.kt.act_row;
+            assert!(fa_block(n, nkvh, 2, nh / nkvh, d, qa, bs, fs) >= 4, "the scratch must allow several tokens per task");
+            let one = run(&mut kv, 1);
+            let eight = run(&mut kv, MAX_FA_BLOCK);
+            assert!(one.iter().all(|x| x.is_finite()) && one.iter().any(|&x| x != 0.0));
+            assert_eq!(one.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), eight.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "{t:?}");
+        }
+    }
 }
