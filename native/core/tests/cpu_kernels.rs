@@ -38,6 +38,8 @@ impl Rng {
 const SIMD_TYPES: &[QType] = &[
     QType::Q8_0,
     QType::Q4_0,
+    QType::Q5_0,
+    QType::Q6_0,
     QType::IQ4_NL,
     QType::Q2_K,
     QType::Q3_K,
@@ -56,7 +58,7 @@ fn is_float(q: QType) -> bool {
 
 /// Legacy 32-blocks against Q8_2_X4 (ik's AVX2 pairing, scalar tier = bit-identical twin).
 fn is_legacy(q: QType) -> bool {
-    matches!(q, QType::Q8_0 | QType::Q4_0 | QType::IQ4_NL)
+    matches!(q, QType::Q8_0 | QType::Q4_0 | QType::Q5_0 | QType::Q6_0 | QType::IQ4_NL)
 }
 
 fn row_bytes(q: QType, n: usize) -> usize {
@@ -205,7 +207,7 @@ fn simd_gemm_matches_scalar_on_edge_rows() {
 #[test]
 fn twins_match_dequantized_dot() {
     let mut r = Rng(4242);
-    for q in [QType::Q8_0, QType::Q4_0, QType::IQ4_NL, QType::F32, QType::F16, QType::BF16] {
+    for q in [QType::Q8_0, QType::Q4_0, QType::Q5_0, QType::Q6_0, QType::IQ4_NL, QType::F32, QType::F16, QType::BF16] {
         let ns: &[usize] = if is_legacy(q) { &[32, 96, 160, 4096, 4160] } else { &[8, 12, 36, 260, 4096] };
         for (k, &n) in ns.iter().enumerate() {
             let (mut x, _a, y, bx, by) = data(q, n, 2, 0x5151 + k as u64);
@@ -308,7 +310,7 @@ fn every_type_with_vec_dot_has_a_table_entry() {
         }
         let k = kernels_for_tier(q, Tier::Scalar).unwrap_or_else(|| panic!("{} has no scalar kernels", q.name()));
         let ik_act = match q {
-            QType::Q8_0 | QType::Q4_0 | QType::IQ4_NL => QType::Q8_2_X4,
+            QType::Q8_0 | QType::Q4_0 | QType::Q5_0 | QType::Q6_0 | QType::IQ4_NL => QType::Q8_2_X4,
             QType::F32 | QType::F16 | QType::BF16 => QType::F32,
             _ => f.vec_dot_type,
         };

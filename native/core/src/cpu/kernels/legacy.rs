@@ -1,4 +1,5 @@
-//! 32-weight block types against Q8_2_X4 activations: Q8_0, IQ4_NL, Q4_0 (AVX2 + bit-identical scalar twins).
+//! 32-weight block types against Q8_2_X4 activations: Q8_0, IQ4_NL, Q4_0, Q5_0, Q6_0 (AVX2 + bit-identical
+//! scalar twins).
 //!
 //! This is ik's AVX2 plan for these weights @ 8337e4cd (`iqk_gemm_legacy_quants.cpp`,
 //! `iqk_set_kernels_legacy_quants`): the activations are Q8_2_X4 (`act::quantize_q8_2_x4`: bf16 scales,
@@ -7,10 +8,11 @@
 //!   blocks the exact i32 half-block sums `[b0lo b1lo b2lo b3lo | b0hi b1hi b2hi b3hi]` (lo: elements 0..15,
 //!   hi: 16..31) are converted to f32 and FMA'd with `dx·dy` (both lanes) into one 8-lane accumulator per
 //!   activation row; a tail block (`nb % 4`) adds its 8 four-element partial sums with `dx·dy`;
-//! * Q4_0 (`Q4_0_1_Unpacker`, `mul_mat_qX_1_q8_2_T`): unsigned levels 0..15 (`Sum4q4`) and the offset −8
-//!   applied through the activation sums: per group `accm += (−8·dx)·(dy·Σq)` (4 lanes), tail blocks
-//!   `accm += ((−8·dx)·(dy·Σq))·0.25` in every lane;
-//! * result: `hsum8(acc)` (Q8_0, IQ4_NL) or `hsum4(lo(acc) + hi(acc) + accm)` (Q4_0) with ik's lane order.
+//! * Q4_0, Q5_0, Q6_0 (`Q4_0_1_Unpacker`, `Q5_0_1_Unpacker`, `Q6_0_1_Unpacker`, `mul_mat_qX_1_q8_2_T`):
+//!   unsigned levels 0..15 / 0..31 / 0..63 (Q4_0 through `Sum4q4`, the others `Sum4TypeQ82`: unsigned i32
+//!   partials, same lanes) and the offset −8 / −16 / −32 applied through the activation sums: per group
+//!   `accm += (−o·dx)·(dy·Σq)` (4 lanes), tail blocks `accm += ((−o·dx)·(dy·Σq))·0.25` in every lane;
+//! * result: `hsum8(acc)` (Q8_0, IQ4_NL) or `hsum4(lo(acc) + hi(acc) + accm)` (offset types) with ik's lane order.
 //!
 //! The integer sums are exact (|pair| ≤ 2·127·127 and Q4_0's i16 partials ≤ 4·2·15·128 never saturate), so
 //! the scalar twins (`twin_*`) reproduce the AVX2 results bit for bit by emulating the same lanes and f32
@@ -20,6 +22,7 @@
 use super::act::q8_2_offsets;
 use super::check_gemm;
 use crate::quant::convert::{bf16_to_f32, f16_to_f32};
+use crate::quant::formats::{unpack_q5_0, unpack_q6_0};
 
 const QK: usize = 32;
 const ACT_BYTES: usize = 36;
@@ -34,8 +37,10 @@ mod imp {
     /// One weight block type: bytes per block and its unpack into 32 levels.
     pub trait Blk32 {
         const BYTES: usize;
-        /// Unsigned levels with the offset −8 taken through the activation sums (Q4_0's `qX_1` path).
-        const OFFSET8: bool = false;
+        /// Unsigned levels with this offset taken through the activation sums (the `qX_1` path); 0 = signed.
+        const OFFSET: i32 = 0;
+        /// Four-block integer sums through ik's i16 `Sum4q4` (4-bit levels only) instead of i32 partials.
+        const SUM_Q4: bool = false;
         unsafe fn unpack(b: *const u8) -> __m256i;
     }
 
@@ -51,10 +56,42 @@ mod imp {
     pub struct Q40;
     impl Blk32 for Q40 {
         const BYTES: usize = 18;
-        const OFFSET8: bool = true;
+        const OFFSET: i32 = 8;
+        const SUM_Q4: bool = true;
         #[inline(always)]
         unsafe fn unpack(b: *const u8) -> __m256i {
             nibbles_n16(b.add(2))
+        }
+    }
+
+    /// Q5_0: d, qh (bit j = fifth bit of element j), qs; levels 0..31.
+    pub struct Q50;
+    impl Blk32 for Q50 {
+        const BYTES: usize = 22;
+        const OFFSET: i32 = 16;
+        #[inline(always)]
+        unsafe fn unpack(b: *const u8) -> __m256i {
+            let qh = u32::from_le_bytes([*b.add(2), *b.add(3), *b.add(4), *b.add(5)]) as i32;
+            // byte k ← qh byte k/8; all bits but bit k%8 set, so == −1 exactly where element k's bit is set
+            let sh = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+            let bytes = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(qh), sh), _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+            let hi = _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(-1)), _mm256_set1_epi8(0x10));
+            _mm256_or_si256(nibbles_n16(b.add(6)), hi)
+        }
+    }
+
+    /// Q6_0: d, qh[8] (element j < 16: bits 4(j/8)..+1 of qh[j%8]; element j+16: the next two), qs; levels 0..63.
+    pub struct Q60;
+    impl Blk32 for Q60 {
+        const BYTES: usize = 26;
+        const OFFSET: i32 = 32;
+        #[inline(always)]
+        unsafe fn unpack(b: *const u8) -> __m256i {
+            let qh = (b.add(2) as *const i64).read_unaligned();
+            // quadword k covers elements 8k..8k+7: shift 0, 4, 2, 6; the low two bits of each byte then remain
+            let h = _mm256_srlv_epi64(_mm256_set1_epi64x(qh), _mm256_set_epi64x(6, 2, 4, 0));
+            let hi = _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(3)), 4);
+            _mm256_or_si256(nibbles_n16(b.add(10)), hi)
         }
     }
 
@@ -126,7 +163,7 @@ mod imp {
     ) {
         let nb = n / QK;
         let nb4 = nb / 4;
-        let m8 = _mm_set1_ps(-8.0);
+        let mo = _mm_set1_ps(-(B::OFFSET as f32));
         for ix in 0..nx {
             let xr = x.add(ix * bx);
             let mut acc = [_mm256_setzero_ps(); NY];
@@ -138,10 +175,16 @@ mod imp {
                 for iy in 0..NY {
                     let yg = y.add(iy * by + g * 144);
                     let dy = bf16x4(yg);
-                    let (d, sumi) = if B::OFFSET8 {
+                    let (d, sumi) = if B::OFFSET != 0 {
                         let m = _mm_cvtepi32_ps(_mm_cvtepi16_epi32(_mm_loadl_epi64(yg.add(8) as *const __m128i)));
-                        accm[iy] = _mm_add_ps(accm[iy], _mm_mul_ps(_mm_mul_ps(dx, m8), _mm_mul_ps(dy, m)));
-                        (_mm_mul_ps(dx, dy), sum4_q4(&q, yg.add(16)))
+                        accm[iy] = _mm_add_ps(accm[iy], _mm_mul_ps(_mm_mul_ps(dx, mo), _mm_mul_ps(dy, m)));
+                        let sumi = if B::SUM_Q4 {
+                            sum4_q4(&q, yg.add(16))
+                        } else {
+                            let p = |k: usize| dot_unsigned(q[k], _mm256_loadu_si256(yg.add(16 + 32 * k) as *const __m256i));
+                            interleave4(p(0), p(1), p(2), p(3))
+                        };
+                        (_mm_mul_ps(dx, dy), sumi)
                     } else {
                         let ld = |k: usize| _mm256_loadu_si256(yg.add(16 + 32 * k) as *const __m256i);
                         let p = |k: usize| dot_signed(_mm256_sign_epi8(q[k], q[k]), q[k], ld(k));
@@ -159,9 +202,9 @@ mod imp {
                     let yr = y.add(iy * by);
                     let dy = f32::from_bits((u16::from_le_bytes([*yr.add(od), *yr.add(od + 1)]) as u32) << 16);
                     let v = _mm256_loadu_si256(yr.add(oq) as *const __m256i);
-                    let p = if B::OFFSET8 {
+                    let p = if B::OFFSET != 0 {
                         let m = i16::from_le_bytes([*yr.add(os), *yr.add(os + 1)]) as f32;
-                        let second = (-dx * 8.0) * (dy * m);
+                        let second = (-dx * B::OFFSET as f32) * (dy * m);
                         accm[iy] = _mm_add_ps(accm[iy], _mm_set1_ps(second * 0.25));
                         dot_unsigned(q, v)
                     } else {
@@ -171,7 +214,7 @@ mod imp {
                 }
             }
             for iy in 0..NY {
-                *out.add(iy * ldo + ix) = if B::OFFSET8 {
+                *out.add(iy * ldo + ix) = if B::OFFSET != 0 {
                     let s = _mm_add_ps(_mm256_castps256_ps128(acc[iy]), _mm256_extractf128_ps(acc[iy], 1));
                     hsum4(_mm_add_ps(s, accm[iy]))
                 } else {
@@ -185,6 +228,8 @@ mod imp {
 super::gemm_wrappers!(Blk32::BYTES, blk QK, act ACT_BYTES;
     gemm_q8_0 => Q80,
     gemm_q4_0 => Q40,
+    gemm_q5_0 => Q50,
+    gemm_q6_0 => Q60,
     gemm_iq4_nl => Iq4Nl,
 );
 
@@ -203,6 +248,14 @@ fn levels_q4_0(b: &[u8]) -> (f32, [i32; QK]) {
     (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), std::array::from_fn(|j| nibble(b, j) as i32))
 }
 
+fn levels_q5_0(b: &[u8]) -> (f32, [i32; QK]) {
+    (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), unpack_q5_0(b).map(i32::from))
+}
+
+fn levels_q6_0(b: &[u8]) -> (f32, [i32; QK]) {
+    (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), unpack_q6_0(b).map(i32::from))
+}
+
 fn levels_iq4_nl(b: &[u8]) -> (f32, [i32; QK]) {
     (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), std::array::from_fn(|j| IQ4NL[nibble(b, j)] as i32))
 }
@@ -214,7 +267,8 @@ fn hsum8(a: &[f32; 8]) -> f32 {
 }
 
 /// One dot product in the AVX2 kernel's lanes and f32 operations (see the module doc).
-fn twin_dot(n: usize, x: &[u8], xbytes: usize, dec: fn(&[u8]) -> (f32, [i32; QK]), offset8: bool, y: &[u8]) -> f32 {
+fn twin_dot(n: usize, x: &[u8], xbytes: usize, dec: fn(&[u8]) -> (f32, [i32; QK]), offset: i32, y: &[u8]) -> f32 {
+    let (offset8, o) = (offset != 0, offset as f32);
     let nb = n / QK;
     let nb4 = nb / 4;
     let mut acc = [0.0f32; 8];
@@ -233,7 +287,7 @@ fn twin_dot(n: usize, x: &[u8], xbytes: usize, dec: fn(&[u8]) -> (f32, [i32; QK]
             let (dy, m, v) = yq(4 * g + k);
             d[k] = dx * dy;
             if offset8 {
-                accm[k] += (dx * -8.0) * (dy * m);
+                accm[k] += (dx * -o) * (dy * m);
             }
             sumi[k] = (0..16).map(|j| q[j] * v[j] as i8 as i32).sum();
             sumi[k + 4] = (16..32).map(|j| q[j] * v[j] as i8 as i32).sum();
@@ -246,7 +300,7 @@ fn twin_dot(n: usize, x: &[u8], xbytes: usize, dec: fn(&[u8]) -> (f32, [i32; QK]
         let (dx, q) = dec(&x[ib * xbytes..]);
         let (dy, m, v) = yq(ib);
         if offset8 {
-            let second = (-dx * 8.0) * (dy * m);
+            let second = (-dx * o) * (dy * m);
             accm.iter_mut().for_each(|a| *a += second * 0.25);
         }
         let d = dx * dy;
@@ -278,6 +332,8 @@ macro_rules! twin {
     };
 }
 
-twin!(twin_q8_0, 34, levels_q8_0, false);
-twin!(twin_q4_0, 18, levels_q4_0, true);
-twin!(twin_iq4_nl, 18, levels_iq4_nl, false);
+twin!(twin_q8_0, 34, levels_q8_0, 0);
+twin!(twin_q4_0, 18, levels_q4_0, 8);
+twin!(twin_q5_0, 22, levels_q5_0, 16);
+twin!(twin_q6_0, 26, levels_q6_0, 32);
+twin!(twin_iq4_nl, 18, levels_iq4_nl, 0);

@@ -205,10 +205,15 @@ pub fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
 
 // ---------------------------------------------------------------- Q5_0
 
+/// The 32 unsigned levels (0..31) of one Q5_0 block.
+pub fn unpack_q5_0(b: &[u8]) -> [u8; 32] {
+    unpack_5bit(&b[6..22], rd_u32(b, 2))
+}
+
 pub fn dequantize_q5_0(src: &[u8], dst: &mut [f32], _ne0: usize) {
     for (b, y) in src.chunks_exact(Q5_0_BYTES).zip(dst.chunks_exact_mut(QK)) {
         let d = rd_f16(b, 0);
-        for (yi, q) in y.iter_mut().zip(unpack_5bit(&b[6..22], rd_u32(b, 2))) {
+        for (yi, q) in y.iter_mut().zip(unpack_q5_0(b)) {
             *yi = (q as i32 - 16) as f32 * d;
         }
     }
@@ -251,7 +256,7 @@ pub fn quantize_q5_0(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[
 pub fn vec_dot_q5_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut sumf = 0.0f32;
     for (bx, by) in x.chunks_exact(Q5_0_BYTES).zip(y.chunks_exact(Q8_0_BYTES)).take(n / QK) {
-        let q = unpack_5bit(&bx[6..22], rd_u32(bx, 2));
+        let q = unpack_q5_0(bx);
         let sumi: i32 = (0..QK).map(|j| (q[j] as i32 - 16) * by[2 + j] as i8 as i32).sum();
         sumf += (rd_f16(bx, 0) * rd_f16(by, 0)) * sumi as f32;
     }

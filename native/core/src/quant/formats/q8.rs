@@ -33,7 +33,8 @@ pub const Q8K_BSUMS: usize = 264;
 
 // ---------------------------------------------------------------- Q6_0
 
-fn unpack_q6_0(b: &[u8]) -> [u8; 32] {
+/// The 32 unsigned levels (0..63) of one Q6_0 block.
+pub fn unpack_q6_0(b: &[u8]) -> [u8; 32] {
     let mut q = unpack_n16(&b[10..26]);
     for j in 0..16 {
         let h = b[2 + j % 8] >> (4 * (j / 8));
