@@ -38,7 +38,9 @@ impl Rng {
 const SIMD_TYPES: &[QType] = &[
     QType::Q8_0,
     QType::Q4_0,
+    QType::Q4_1,
     QType::Q5_0,
+    QType::Q5_1,
     QType::Q6_0,
     QType::IQ4_NL,
     QType::Q2_K,
@@ -58,7 +60,7 @@ fn is_float(q: QType) -> bool {
 
 /// Legacy 32-blocks against Q8_2_X4 (ik's AVX2 pairing, scalar tier = bit-identical twin).
 fn is_legacy(q: QType) -> bool {
-    matches!(q, QType::Q8_0 | QType::Q4_0 | QType::Q5_0 | QType::Q6_0 | QType::IQ4_NL)
+    matches!(q, QType::Q8_0 | QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q6_0 | QType::IQ4_NL)
 }
 
 fn row_bytes(q: QType, n: usize) -> usize {
@@ -207,15 +209,18 @@ fn simd_gemm_matches_scalar_on_edge_rows() {
 #[test]
 fn twins_match_dequantized_dot() {
     let mut r = Rng(4242);
-    for q in [QType::Q8_0, QType::Q4_0, QType::Q5_0, QType::Q6_0, QType::IQ4_NL, QType::F32, QType::F16, QType::BF16] {
+    for q in
+        [QType::Q8_0, QType::Q4_0, QType::Q4_1, QType::Q5_0, QType::Q5_1, QType::Q6_0, QType::IQ4_NL, QType::F32, QType::F16, QType::BF16]
+    {
         let ns: &[usize] = if is_legacy(q) { &[32, 96, 160, 4096, 4160] } else { &[8, 12, 36, 260, 4096] };
         for (k, &n) in ns.iter().enumerate() {
             let (mut x, _a, y, bx, by) = data(q, n, 2, 0x5151 + k as u64);
             if is_legacy(q) {
-                // extremes: raw random level bytes in the second weight row (scales kept finite)
+                // extremes: raw random level bytes in the second weight row (scales and mins kept finite)
                 let qb = q.traits().type_size;
+                let first = if matches!(q, QType::Q4_1 | QType::Q5_1) { 4 } else { 2 };
                 for b in 0..n / 32 {
-                    for j in 2..qb {
+                    for j in first..qb {
                         let v = r.next() as u8;
                         x[bx + b * qb + j] = if q == QType::Q8_0 && v == 0x80 { 0x81 } else { v };
                     }
@@ -251,6 +256,7 @@ fn simd_activation_quantizers_are_bit_identical() {
     use ikl_core::cpu::kernels::act as a;
     type Q = fn(&[f32], &mut [u8]);
     let q8_0_ref: Q = |x, y| (lookup(QType::Q8_0).unwrap().quantize.unwrap())(x, y, x.len(), None);
+    let q8_1_ref: Q = |x, y| (lookup(QType::Q8_1).unwrap().quantize.unwrap())(x, y, x.len(), None);
     for act in [QType::Q8_0, QType::Q8_1, QType::Q8_K, QType::Q8_2_X4, QType::F16, QType::BF16, QType::F32] {
         // the scalar and AVX2 quantizers of `act` (from a weight type pairing with it, or directly)
         let pair = |w: QType| {
@@ -260,7 +266,7 @@ fn simd_activation_quantizers_are_bit_identical() {
         };
         let (sq, vq): (Q, Q) = match act {
             QType::Q8_0 => (q8_0_ref, a::quantize_q8_0),
-            QType::Q8_1 => pair(QType::Q4_1),
+            QType::Q8_1 => (q8_1_ref, a::quantize_q8_1),
             QType::Q8_K => pair(QType::Q4_K),
             QType::Q8_2_X4 => pair(QType::Q8_0),
             QType::F32 => pair(QType::F16),
@@ -310,7 +316,7 @@ fn every_type_with_vec_dot_has_a_table_entry() {
         }
         let k = kernels_for_tier(q, Tier::Scalar).unwrap_or_else(|| panic!("{} has no scalar kernels", q.name()));
         let ik_act = match q {
-            QType::Q8_0 | QType::Q4_0 | QType::Q5_0 | QType::Q6_0 | QType::IQ4_NL => QType::Q8_2_X4,
+            QType::Q8_0 | QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q6_0 | QType::IQ4_NL => QType::Q8_2_X4,
             QType::F32 | QType::F16 | QType::BF16 => QType::F32,
             _ => f.vec_dot_type,
         };

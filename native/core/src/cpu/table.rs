@@ -6,7 +6,7 @@
 //! tested against (`tests/cpu_kernels.rs`).
 //!
 //! Exception (`ik_pairing`): the weights whose AVX2 kernels reproduce ik's arithmetic pair with ik's AVX2
-//! activation type instead of the registry's `vec_dot_type` — Q8_0/Q4_0/Q5_0/Q6_0/IQ4_NL with Q8_2_X4, F32/F16/BF16 with
+//! activation type instead of the registry's `vec_dot_type` — Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q6_0/IQ4_NL with Q8_2_X4, F32/F16/BF16 with
 //! F32 — at every tier; their scalar tier is the kernels' bit-identical scalar twin.
 
 use std::sync::OnceLock;
@@ -86,7 +86,9 @@ fn ik_pairing(q: QType) -> Option<(QType, GemmFn)> {
     Some(match q {
         QType::Q8_0 => (QType::Q8_2_X4, lg::twin_q8_0 as GemmFn),
         QType::Q4_0 => (QType::Q8_2_X4, lg::twin_q4_0),
+        QType::Q4_1 => (QType::Q8_2_X4, lg::twin_q4_1),
         QType::Q5_0 => (QType::Q8_2_X4, lg::twin_q5_0),
+        QType::Q5_1 => (QType::Q8_2_X4, lg::twin_q5_1),
         QType::Q6_0 => (QType::Q8_2_X4, lg::twin_q6_0),
         QType::IQ4_NL => (QType::Q8_2_X4, lg::twin_iq4_nl),
         QType::F32 => (QType::F32, fl::twin_f32),
@@ -120,7 +122,9 @@ fn avx2_gemm(q: QType) -> Option<[GemmFn; 8]> {
     Some(match q {
         QType::Q8_0 => ny8!(lg::gemm_q8_0),
         QType::Q4_0 => ny8!(lg::gemm_q4_0),
+        QType::Q4_1 => ny8!(lg::gemm_q4_1),
         QType::Q5_0 => ny8!(lg::gemm_q5_0),
+        QType::Q5_1 => ny8!(lg::gemm_q5_1),
         QType::Q6_0 => ny8!(lg::gemm_q6_0),
         QType::IQ4_NL => ny8!(lg::gemm_iq4_nl),
         QType::Q2_K => ny8!(kq::gemm_q2_k),

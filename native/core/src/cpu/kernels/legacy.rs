@@ -1,4 +1,4 @@
-//! 32-weight block types against Q8_2_X4 activations: Q8_0, IQ4_NL, Q4_0, Q5_0, Q6_0 (AVX2 + bit-identical
+//! 32-weight block types against Q8_2_X4 activations: Q8_0, IQ4_NL, Q4_0, Q5_0, Q6_0, Q4_1, Q5_1 (AVX2 + bit-identical
 //! scalar twins).
 //!
 //! This is ik's AVX2 plan for these weights @ 8337e4cd (`iqk_gemm_legacy_quants.cpp`,
@@ -12,7 +12,9 @@
 //!   unsigned levels 0..15 / 0..31 / 0..63 (Q4_0 through `Sum4q4`, the others `Sum4TypeQ82`: unsigned i32
 //!   partials, same lanes) and the offset −8 / −16 / −32 applied through the activation sums: per group
 //!   `accm += (−o·dx)·(dy·Σq)` (4 lanes), tail blocks `accm += ((−o·dx)·(dy·Σq))·0.25` in every lane;
-//! * result: `hsum8(acc)` (Q8_0, IQ4_NL) or `hsum4(lo(acc) + hi(acc) + accm)` (offset types) with ik's lane order.
+//! * Q4_1, Q5_1 (`Q4_1_Unpacker`, `Q5_1_Unpacker`, `ScaleHelperQ_1`): unsigned levels, `Sum4TypeQ82`, and the
+//!   block min instead of the offset: `accm += m·(dy·Σq)`, tail blocks `(m·(dy·Σq))·0.25` in every lane;
+//! * result: `hsum8(acc)` (Q8_0, IQ4_NL) or `hsum4(lo(acc) + hi(acc) + accm)` (the others) with ik's lane order.
 //!
 //! The integer sums are exact (|pair| ≤ 2·127·127 and Q4_0's i16 partials ≤ 4·2·15·128 never saturate), so
 //! the scalar twins (`twin_*`) reproduce the AVX2 results bit for bit by emulating the same lanes and f32
@@ -22,7 +24,7 @@
 use super::act::q8_2_offsets;
 use super::check_gemm;
 use crate::quant::convert::{bf16_to_f32, f16_to_f32};
-use crate::quant::formats::{unpack_q5_0, unpack_q6_0};
+use crate::quant::formats::{unpack_q5_0, unpack_q5_1, unpack_q6_0};
 
 const QK: usize = 32;
 const ACT_BYTES: usize = 36;
@@ -41,6 +43,9 @@ mod imp {
         const OFFSET: i32 = 0;
         /// Four-block integer sums through ik's i16 `Sum4q4` (4-bit levels only) instead of i32 partials.
         const SUM_Q4: bool = false;
+        /// Q4_1/Q5_1: unsigned levels and the block's own min `m` (f16 at byte 2) instead of an offset
+        /// (`ScaleHelperQ_1`: the min term is `m·(dy·Σq)`).
+        const MIN: bool = false;
         unsafe fn unpack(b: *const u8) -> __m256i;
     }
 
@@ -71,13 +76,40 @@ mod imp {
         const OFFSET: i32 = 16;
         #[inline(always)]
         unsafe fn unpack(b: *const u8) -> __m256i {
-            let qh = u32::from_le_bytes([*b.add(2), *b.add(3), *b.add(4), *b.add(5)]) as i32;
-            // byte k ← qh byte k/8; all bits but bit k%8 set, so == −1 exactly where element k's bit is set
-            let sh = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-            let bytes = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(qh), sh), _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-            let hi = _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(-1)), _mm256_set1_epi8(0x10));
-            _mm256_or_si256(nibbles_n16(b.add(6)), hi)
+            _mm256_or_si256(nibbles_n16(b.add(6)), fifth_bits(b.add(2)))
         }
+    }
+
+    /// Q4_1: d, m, qs; levels 0..15.
+    pub struct Q41;
+    impl Blk32 for Q41 {
+        const BYTES: usize = 20;
+        const MIN: bool = true;
+        #[inline(always)]
+        unsafe fn unpack(b: *const u8) -> __m256i {
+            nibbles_n16(b.add(4))
+        }
+    }
+
+    /// Q5_1: d, m, qh, qs; levels 0..31.
+    pub struct Q51;
+    impl Blk32 for Q51 {
+        const BYTES: usize = 24;
+        const MIN: bool = true;
+        #[inline(always)]
+        unsafe fn unpack(b: *const u8) -> __m256i {
+            _mm256_or_si256(nibbles_n16(b.add(8)), fifth_bits(b.add(4)))
+        }
+    }
+
+    /// Bit k of the u32 at `p` → 0x10 in byte k (the fifth bit of Q5_0/Q5_1 levels).
+    #[inline(always)]
+    unsafe fn fifth_bits(p: *const u8) -> __m256i {
+        let qh = (p as *const i32).read_unaligned();
+        // byte k ← qh byte k/8; all bits but bit k%8 set, so == −1 exactly where element k's bit is set
+        let sh = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+        let bytes = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(qh), sh), _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+        _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi8(-1)), _mm256_set1_epi8(0x10))
     }
 
     /// Q6_0: d, qh[8] (element j < 16: bits 4(j/8)..+1 of qh[j%8]; element j+16: the next two), qs; levels 0..63.
@@ -175,9 +207,10 @@ mod imp {
                 for iy in 0..NY {
                     let yg = y.add(iy * by + g * 144);
                     let dy = bf16x4(yg);
-                    let (d, sumi) = if B::OFFSET != 0 {
+                    let (d, sumi) = if B::OFFSET != 0 || B::MIN {
                         let m = _mm_cvtepi32_ps(_mm_cvtepi16_epi32(_mm_loadl_epi64(yg.add(8) as *const __m128i)));
-                        accm[iy] = _mm_add_ps(accm[iy], _mm_mul_ps(_mm_mul_ps(dx, mo), _mm_mul_ps(dy, m)));
+                        let mx = if B::MIN { d4(xb.add(2), B::BYTES) } else { _mm_mul_ps(dx, mo) };
+                        accm[iy] = _mm_add_ps(accm[iy], _mm_mul_ps(mx, _mm_mul_ps(dy, m)));
                         let sumi = if B::SUM_Q4 {
                             sum4_q4(&q, yg.add(16))
                         } else {
@@ -202,9 +235,10 @@ mod imp {
                     let yr = y.add(iy * by);
                     let dy = f32::from_bits((u16::from_le_bytes([*yr.add(od), *yr.add(od + 1)]) as u32) << 16);
                     let v = _mm256_loadu_si256(yr.add(oq) as *const __m256i);
-                    let p = if B::OFFSET != 0 {
+                    let p = if B::OFFSET != 0 || B::MIN {
                         let m = i16::from_le_bytes([*yr.add(os), *yr.add(os + 1)]) as f32;
-                        let second = (-dx * B::OFFSET as f32) * (dy * m);
+                        let mx = if B::MIN { f16_at(xb.add(2)) } else { -dx * B::OFFSET as f32 };
+                        let second = mx * (dy * m);
                         accm[iy] = _mm_add_ps(accm[iy], _mm_set1_ps(second * 0.25));
                         dot_unsigned(q, v)
                     } else {
@@ -214,7 +248,7 @@ mod imp {
                 }
             }
             for iy in 0..NY {
-                *out.add(iy * ldo + ix) = if B::OFFSET != 0 {
+                *out.add(iy * ldo + ix) = if B::OFFSET != 0 || B::MIN {
                     let s = _mm_add_ps(_mm256_castps256_ps128(acc[iy]), _mm256_extractf128_ps(acc[iy], 1));
                     hsum4(_mm_add_ps(s, accm[iy]))
                 } else {
@@ -228,7 +262,9 @@ mod imp {
 super::gemm_wrappers!(Blk32::BYTES, blk QK, act ACT_BYTES;
     gemm_q8_0 => Q80,
     gemm_q4_0 => Q40,
+    gemm_q4_1 => Q41,
     gemm_q5_0 => Q50,
+    gemm_q5_1 => Q51,
     gemm_q6_0 => Q60,
     gemm_iq4_nl => Iq4Nl,
 );
@@ -246,6 +282,14 @@ fn nibble(b: &[u8], j: usize) -> usize {
 
 fn levels_q4_0(b: &[u8]) -> (f32, [i32; QK]) {
     (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), std::array::from_fn(|j| nibble(b, j) as i32))
+}
+
+pub(crate) fn levels_q4_1(b: &[u8]) -> (f32, [i32; QK]) {
+    (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), std::array::from_fn(|j| nibble(&b[2..], j) as i32))
+}
+
+fn levels_q5_1(b: &[u8]) -> (f32, [i32; QK]) {
+    (f16_to_f32(u16::from_le_bytes([b[0], b[1]])), unpack_q5_1(b).map(i32::from))
 }
 
 fn levels_q5_0(b: &[u8]) -> (f32, [i32; QK]) {
@@ -266,9 +310,25 @@ fn hsum8(a: &[f32; 8]) -> f32 {
     (s[0] + s[2]) + (s[1] + s[3])
 }
 
+/// The second term of a type's dot product (module doc): none (signed levels), `−o·dx·(dy·Σq)` for an offset
+/// `o`, or `m·(dy·Σq)` with the block's min `m` (f16 at byte 2).
+#[derive(Clone, Copy)]
+enum Term {
+    Signed,
+    Offset(f32),
+    Min,
+}
+
 /// One dot product in the AVX2 kernel's lanes and f32 operations (see the module doc).
-fn twin_dot(n: usize, x: &[u8], xbytes: usize, dec: fn(&[u8]) -> (f32, [i32; QK]), offset: i32, y: &[u8]) -> f32 {
-    let (offset8, o) = (offset != 0, offset as f32);
+fn twin_dot(n: usize, x: &[u8], xbytes: usize, dec: fn(&[u8]) -> (f32, [i32; QK]), term: Term, y: &[u8]) -> f32 {
+    let offset8 = !matches!(term, Term::Signed);
+    // the min factor of block `b` with scale `dx`, as the kernel forms it (group path / tail path)
+    let mx = |b: &[u8], dx: f32, tail: bool| match term {
+        Term::Min => f16_to_f32(u16::from_le_bytes([b[2], b[3]])),
+        Term::Offset(o) if tail => -dx * o,
+        Term::Offset(o) => dx * -o,
+        Term::Signed => 0.0,
+    };
     let nb = n / QK;
     let nb4 = nb / 4;
     let mut acc = [0.0f32; 8];
@@ -283,11 +343,12 @@ fn twin_dot(n: usize, x: &[u8], xbytes: usize, dec: fn(&[u8]) -> (f32, [i32; QK]
         let mut d = [0.0f32; 4];
         let mut sumi = [0i32; 8];
         for k in 0..4 {
-            let (dx, q) = dec(&x[(4 * g + k) * xbytes..]);
+            let b = &x[(4 * g + k) * xbytes..];
+            let (dx, q) = dec(b);
             let (dy, m, v) = yq(4 * g + k);
             d[k] = dx * dy;
             if offset8 {
-                accm[k] += (dx * -o) * (dy * m);
+                accm[k] += mx(b, dx, false) * (dy * m);
             }
             sumi[k] = (0..16).map(|j| q[j] * v[j] as i8 as i32).sum();
             sumi[k + 4] = (16..32).map(|j| q[j] * v[j] as i8 as i32).sum();
@@ -297,10 +358,11 @@ fn twin_dot(n: usize, x: &[u8], xbytes: usize, dec: fn(&[u8]) -> (f32, [i32; QK]
         }
     }
     for ib in 4 * nb4..nb {
-        let (dx, q) = dec(&x[ib * xbytes..]);
+        let b = &x[ib * xbytes..];
+        let (dx, q) = dec(b);
         let (dy, m, v) = yq(ib);
         if offset8 {
-            let second = (-dx * o) * (dy * m);
+            let second = mx(b, dx, true) * (dy * m);
             accm.iter_mut().for_each(|a| *a += second * 0.25);
         }
         let d = dx * dy;
@@ -332,8 +394,10 @@ macro_rules! twin {
     };
 }
 
-twin!(twin_q8_0, 34, levels_q8_0, 0);
-twin!(twin_q4_0, 18, levels_q4_0, 8);
-twin!(twin_q5_0, 22, levels_q5_0, 16);
-twin!(twin_q6_0, 26, levels_q6_0, 32);
-twin!(twin_iq4_nl, 18, levels_iq4_nl, 0);
+twin!(twin_q8_0, 34, levels_q8_0, Term::Signed);
+twin!(twin_q4_0, 18, levels_q4_0, Term::Offset(8.0));
+twin!(twin_q4_1, 20, levels_q4_1, Term::Min);
+twin!(twin_q5_0, 22, levels_q5_0, Term::Offset(16.0));
+twin!(twin_q5_1, 24, levels_q5_1, Term::Min);
+twin!(twin_q6_0, 26, levels_q6_0, Term::Offset(32.0));
+twin!(twin_iq4_nl, 18, levels_iq4_nl, Term::Signed);

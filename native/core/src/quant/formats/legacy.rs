@@ -265,10 +265,15 @@ pub fn vec_dot_q5_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> f32 {
 
 // ---------------------------------------------------------------- Q5_1
 
+/// The 32 unsigned levels (0..31) of one Q5_1 block.
+pub fn unpack_q5_1(b: &[u8]) -> [u8; 32] {
+    unpack_5bit(&b[8..24], rd_u32(b, 4))
+}
+
 pub fn dequantize_q5_1(src: &[u8], dst: &mut [f32], _ne0: usize) {
     for (b, y) in src.chunks_exact(Q5_1_BYTES).zip(dst.chunks_exact_mut(QK)) {
         let (d, m) = (rd_f16(b, 0), rd_f16(b, 2));
-        for (yi, q) in y.iter_mut().zip(unpack_5bit(&b[8..24], rd_u32(b, 4))) {
+        for (yi, q) in y.iter_mut().zip(unpack_q5_1(b)) {
             *yi = q as f32 * d + m;
         }
     }
@@ -314,7 +319,7 @@ pub fn quantize_q5_1(src: &[f32], dst: &mut [u8], ne0: usize, imatrix: Option<&[
 pub fn vec_dot_q5_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> f32 {
     let mut sumf = 0.0f32;
     for (bx, by) in x.chunks_exact(Q5_1_BYTES).zip(y.chunks_exact(Q8_1_BYTES)).take(n / QK) {
-        let q = unpack_5bit(&bx[8..24], rd_u32(bx, 4));
+        let q = unpack_q5_1(bx);
         let sumi: i32 = (0..QK).map(|j| q[j] as i32 * by[4 + j] as i8 as i32).sum();
         sumf += (rd_f16(bx, 0) * rd_f16(by, 0)) * sumi as f32 + rd_f16(bx, 2) * rd_f16(by, 2);
     }

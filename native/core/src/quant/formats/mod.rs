@@ -50,7 +50,7 @@ mod kt;
 mod kt_quant;
 mod kt_search;
 mod q8_kv;
-pub use legacy::unpack_q5_0;
+pub use legacy::{unpack_q5_0, unpack_q5_1};
 pub use q8::unpack_q6_0;
 pub use table_interleaved::{repack_rows, unpack_rows};
 // --- interleaved/kt/bn formats (end)
