@@ -18,6 +18,7 @@
 //! view of K, kv/mla.rs): without FA and with V not transposed, `V·P` is accumulated row by row.
 
 use crate::cpu::attn as k;
+use crate::cpu::attn_pv::pv_tile;
 use crate::cpu::ops;
 use crate::cpu::pool::{SyncPtr, ThreadPool};
 use crate::cpu::table::{Kernels, MAX_NY};
@@ -226,15 +227,28 @@ fn attend_blocks(
                         mx[r] = m;
                     }
                 }
-                for j in (0..nt).filter(|&j| (0..nbt).any(|b| vis[b][j])) {
-                    let vf = &mut vtile[j * dv..(j + 1) * dv];
-                    v_row(v, c0 + j, hkv, vf);
-                    for b in (0..nbt).filter(|&b| vis[b][j]) {
-                        for hh in 0..gc {
-                            let r = b * gc + hh;
-                            axpy(scalar, &mut acc[r * dv..(r + 1) * dv], s[r * TILE + j], vf);
+                if scalar {
+                    for j in (0..nt).filter(|&j| (0..nbt).any(|b| vis[b][j])) {
+                        let vf = &mut vtile[j * dv..(j + 1) * dv];
+                        v_row(v, c0 + j, hkv, vf);
+                        for b in (0..nbt).filter(|&b| vis[b][j]) {
+                            for hh in 0..gc {
+                                let r = b * gc + hh;
+                                axpy(scalar, &mut acc[r * dv..(r + 1) * dv], s[r * TILE + j], vf);
+                            }
                         }
                     }
+                } else {
+                    // Every row × cell of the tile in one register-blocked pass: masked cells carry p = 0 (a
+                    // no-op FMA), rows of tokens that see nothing here are zeroed; otherwise the same FMAs in the
+                    // same order as the axpy loop above (cpu/attn_pv.rs).
+                    for j in 0..nt {
+                        v_row(v, c0 + j, hkv, &mut vtile[j * dv..(j + 1) * dv]);
+                    }
+                    for b in (0..nbt).filter(|&b| !seen[b]) {
+                        s[b * gc * TILE..(b + 1) * gc * TILE].fill(0.0);
+                    }
+                    pv_tile(acc, dv, s, TILE, vtile, rows, nt);
                 }
             }
             for b in 0..nbt {
