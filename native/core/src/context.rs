@@ -179,6 +179,11 @@ impl Context {
         let out_dst = alloc(p.n_ubatch, "output rows", total)?;
         let pool = ThreadPool::new(p.threads);
         let pool_batch = (p.threads_batch != p.threads).then(|| ThreadPool::new(p.threads_batch));
+        // conversion scratch of the large-batch matmul path (cpu/ops.rs `matmul_q_batch`), per thread
+        let max_ne0 = model.gguf.tensors.iter().map(|t| t.ne[0] as usize).max().unwrap_or(0);
+        for pl in std::iter::once(&pool).chain(pool_batch.as_ref()) {
+            crate::cpu::ops::reserve_batch_scratch(pl, crate::cpu::ops::batch_scratch_bytes(max_ne0));
+        }
         Ok(Context {
             model,
             params: p,

@@ -2,7 +2,8 @@
 //! ny = 1..8 and several shapes (nx not a multiple of 4/8, block counts with a tail), the AVX2 activation
 //! quantizers byte for byte, and the `IKL_CPU_TIER=scalar` path.
 //!
-//! Every SIMD kernel must be bit-identical to its scalar tier: the reference itself for the K-quant families,
+//! Every SIMD kernel must be bit-identical to its scalar tier: the reference itself for the Q8_K families,
+//! the twins of `kquants_q82` for Q4_K/Q5_K/Q6_K (Q8_2_X4 activations, more in `cpu_kernels_kq82.rs`),
 //! the bit-identical twins for the legacy 32-blocks (Q8_2_X4 activations) and float weights (F32 activations),
 //! which follow ik's AVX2 arithmetic. The twins are in turn checked against an f64 dot product of the
 //! dequantized operands (within 1e-5 of Σ|x·y|).
@@ -267,7 +268,7 @@ fn simd_activation_quantizers_are_bit_identical() {
         let (sq, vq): (Q, Q) = match act {
             QType::Q8_0 => (q8_0_ref, a::quantize_q8_0),
             QType::Q8_1 => (q8_1_ref, a::quantize_q8_1),
-            QType::Q8_K => pair(QType::Q4_K),
+            QType::Q8_K => pair(QType::Q2_K),
             QType::Q8_2_X4 => pair(QType::Q8_0),
             QType::F32 => pair(QType::F16),
             QType::F16 => ((|x, y| (lookup(QType::F16).unwrap().quantize.unwrap())(x, y, x.len(), None)) as Q, a::quantize_f16),
@@ -317,6 +318,8 @@ fn every_type_with_vec_dot_has_a_table_entry() {
         let k = kernels_for_tier(q, Tier::Scalar).unwrap_or_else(|| panic!("{} has no scalar kernels", q.name()));
         let ik_act = match q {
             QType::Q8_0 | QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q6_0 | QType::IQ4_NL => QType::Q8_2_X4,
+            // ik's AVX2 K-quant kernels (cpu/kernels/kquants_q82.rs, tests/cpu_kernels_kq82.rs)
+            QType::Q4_K | QType::Q5_K | QType::Q6_K => QType::Q8_2_X4,
             QType::F32 | QType::F16 | QType::BF16 => QType::F32,
             _ => f.vec_dot_type,
         };

@@ -8,7 +8,7 @@
 //! the kernel table resolved at load (`cpu/table.rs`); this file never matches on a type in the hot path.
 
 use crate::cpu::pool::{SyncPtr, ThreadPool};
-use crate::cpu::table::{self, Kernels, MAX_NY};
+use crate::cpu::table::{self, BatchPlan, Kernels, MAX_NY};
 use crate::cpu::tier::Tier;
 use crate::quant::formats::{lookup, Format};
 use crate::quant::QType;
@@ -172,6 +172,9 @@ pub struct QMatrix {
     /// `quantize_act` + `gemm[ny-1]` for this weight type at the CPU's tier (scalar twins under
     /// `IKL_CPU_TIER=scalar`), resolved once at load.
     pub k: &'static Kernels,
+    /// ik's large-batch plan for this type (`table::batch_plan`): at ≥ `min_rows` activation rows `matmul_q`
+    /// converts row chunks and runs the target's kernels, as the reference does (docs/batch-path.md).
+    pub batch: Option<BatchPlan>,
     /// Set when the placement put this weight on a GPU (`cuda::place`): `matmul_q` then runs there.
     pub gpu: Option<crate::cuda::GpuMatrix>,
 }
@@ -185,7 +188,8 @@ impl QMatrix {
         let act = crate::cpu::kernels::act::act_format(k.act)?;
         let row_bytes = q.row_size(ne0 as u64)? as usize;
         let act_row_bytes = k.act.row_size(ne0 as u64)? as usize;
-        (data.len() >= row_bytes * ne1).then_some(QMatrix { data, ne0, ne1, row_bytes, fmt, act, act_row_bytes, k, gpu: None })
+        let batch = table::batch_plan(q, k.tier);
+        (data.len() >= row_bytes * ne1).then_some(QMatrix { data, ne0, ne1, row_bytes, fmt, act, act_row_bytes, k, batch, gpu: None })
     }
 
     /// The same weight with the kernels of `tier` (tests and benches compare tiers inside one process).
@@ -193,6 +197,7 @@ impl QMatrix {
     pub fn with_tier(mut self, tier: Tier) -> Option<QMatrix> {
         let k = table::kernels_for_tier(self.fmt.qtype, tier)?;
         self.k = Box::leak(Box::new(k));
+        self.batch = table::batch_plan(self.fmt.qtype, tier);
         Some(self)
     }
 }
@@ -248,6 +253,9 @@ pub fn matmul_q(pool: &ThreadPool, m: &QMatrix, xq: &[u8], n_rows: usize, out: &
     }
     let (n_out, k, rb, arb) = (m.ne1, m.ne0, m.row_bytes, m.act_row_bytes);
     assert!(out.len() >= n_rows * n_out && xq.len() >= n_rows * arb, "matmul_q: buffers too small");
+    if let Some(bp) = m.batch.as_ref().filter(|bp| batch_applies(bp, m, n_rows, pool.n_threads())) {
+        return matmul_q_batch(pool, m, bp, xq, n_rows, out);
+    }
     let gemm = &m.k.gemm;
     let chunk = rows_per_task(m, pool.n_threads());
     let dst = SyncPtr::new(&mut out[..n_rows * n_out]);
@@ -265,6 +273,81 @@ pub fn matmul_q(pool: &ThreadPool, m: &QMatrix, xq: &[u8], n_rows: usize, out: &
                 o.copy_from_slice(&tile[iy * nx..(iy + 1) * nx]);
             }
         }
+    });
+}
+
+/// Weight rows converted per step of the batch path (ik `k_x_step` of `iqk_mul_mat`; why: 32 converted rows
+/// stay in L2 while every activation tile streams past them).
+const BATCH_ROWS: usize = 32;
+
+/// Whether `matmul_q` takes the batch path, with ik's conditions (`iqk_mul_mat` @ 8337e4cd): enough activation
+/// rows for the type, at least 32 weight rows per thread (`k_min_step`; below it ik tiles the original type),
+/// and whole groups of the target's interleave.
+fn batch_applies(bp: &BatchPlan, m: &QMatrix, n_rows: usize, n_threads: usize) -> bool {
+    n_rows >= bp.min_rows && m.ne1 / n_threads.max(1) >= BATCH_ROWS && m.ne1 % bp.target.traits().interleave == 0
+}
+
+thread_local! {
+    /// Per-thread conversion scratch of the batch path (ik `thread_local_work_buffer`); sized once by
+    /// `reserve_batch_scratch` at context creation, so the forward pass does not allocate.
+    static CONVERTED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Bytes of batch-path scratch each thread needs for weights of at most `max_ne0` columns (the conversion
+/// targets take at most 34 bytes per 32 weights).
+pub fn batch_scratch_bytes(max_ne0: usize) -> usize {
+    BATCH_ROWS * max_ne0.div_ceil(32) * 34
+}
+
+/// Size every pool thread's conversion scratch to `bytes` (context creation). Each thread also grows its
+/// scratch on first use if it missed this job, which only happens when one thread took all the tasks.
+pub fn reserve_batch_scratch(pool: &ThreadPool, bytes: usize) {
+    let grow = || {
+        CONVERTED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() < bytes {
+                c.resize(bytes, 0);
+            }
+        })
+    };
+    grow();
+    let barrier = std::sync::Barrier::new(pool.n_threads());
+    pool.run(pool.n_threads(), |_| {
+        grow();
+        // why: hold every task until all threads have one, so each thread grows its own scratch
+        barrier.wait();
+    });
+}
+
+/// The batch path of `matmul_q`: threads take chunks of `BATCH_ROWS` weight rows, convert each into their
+/// scratch (`bp.convert`) and sweep the activation rows in tiles of up to `MAX_NY` with the target's GEMM.
+/// Each output element is the target kernel's dot product of its weight row, whatever the chunking.
+fn matmul_q_batch(pool: &ThreadPool, m: &QMatrix, bp: &BatchPlan, xq: &[u8], n_rows: usize, out: &mut [f32]) {
+    let (n_out, k, rb, arb) = (m.ne1, m.ne0, m.row_bytes, m.act_row_bytes);
+    let crb = bp.target.row_size(k as u64).expect("batch target holds the weight's rows") as usize;
+    let gemm = &bp.k.gemm;
+    let dst = SyncPtr::new(&mut out[..n_rows * n_out]);
+    pool.run(n_out.div_ceil(BATCH_ROWS), |t| {
+        let r0 = t * BATCH_ROWS;
+        let nx = BATCH_ROWS.min(n_out - r0);
+        CONVERTED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() < nx * crb {
+                c.resize(batch_scratch_bytes(k).max(BATCH_ROWS * crb), 0);
+            }
+            let conv = &mut c[..nx * crb];
+            (bp.convert)(k, &m.data[r0 * rb..(r0 + nx) * rb], rb, nx, conv);
+            let mut tile = [0.0f32; MAX_NY * BATCH_ROWS];
+            for j0 in (0..n_rows).step_by(MAX_NY) {
+                let ny = MAX_NY.min(n_rows - j0);
+                gemm[ny - 1](k, conv, crb, nx, &xq[j0 * arb..(j0 + ny) * arb], arb, ny, &mut tile[..ny * nx], nx);
+                for iy in 0..ny {
+                    // SAFETY: task t owns columns r0..r0+nx of every output row.
+                    let o = unsafe { dst.slice((j0 + iy) * n_out + r0, nx) };
+                    o.copy_from_slice(&tile[iy * nx..(iy + 1) * nx]);
+                }
+            }
+        });
     });
 }
 

@@ -6,12 +6,16 @@
 //! tested against (`tests/cpu_kernels.rs`).
 //!
 //! Exception (`ik_pairing`): the weights whose AVX2 kernels reproduce ik's arithmetic pair with ik's AVX2
-//! activation type instead of the registry's `vec_dot_type` — Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q6_0/IQ4_NL with Q8_2_X4, F32/F16/BF16 with
-//! F32 — at every tier; their scalar tier is the kernels' bit-identical scalar twin.
+//! activation type instead of the registry's `vec_dot_type` — Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q6_0/IQ4_NL/Q4_K/Q5_K/
+//! Q6_K with Q8_2_X4, F32/F16/BF16 with F32 — at every tier; their scalar tier is the kernels' bit-identical scalar twin.
 
 use std::sync::OnceLock;
 
-use super::kernels::{act, float as fl, interleaved as il, iqk, kquants as kq, legacy as lg};
+use super::kernels::interleaved_k as ilk;
+use super::kernels::kt;
+use super::kernels::{
+    act, float as fl, interleaved as il, iqk, kquants as kq, kquants_q82 as kq82, legacy as lg, q8_r8 as q8r, q8k_r8 as q8k,
+};
 use super::tier::{tier, Tier};
 use crate::quant::formats::lookup;
 use crate::quant::QType;
@@ -91,6 +95,11 @@ fn ik_pairing(q: QType) -> Option<(QType, GemmFn)> {
         QType::Q5_1 => (QType::Q8_2_X4, lg::twin_q5_1),
         QType::Q6_0 => (QType::Q8_2_X4, lg::twin_q6_0),
         QType::IQ4_NL => (QType::Q8_2_X4, lg::twin_iq4_nl),
+        QType::Q4_K => (QType::Q8_2_X4, kq82::twin_q4_k),
+        QType::Q5_K => (QType::Q8_2_X4, kq82::twin_q5_k),
+        QType::Q6_K => (QType::Q8_2_X4, kq82::twin_q6_k),
+        QType::Q8_0_R8 => (QType::Q8_2_X4, q8r::twin_q8_0_r8),
+        QType::Q8_K_R8 => (QType::Q8_K, q8k::twin_q8_k_r8),
         QType::F32 => (QType::F32, fl::twin_f32),
         QType::F16 => (QType::F32, fl::twin_f16),
         QType::BF16 => (QType::F32, fl::twin_bf16),
@@ -129,9 +138,9 @@ fn avx2_gemm(q: QType) -> Option<[GemmFn; 8]> {
         QType::IQ4_NL => ny8!(lg::gemm_iq4_nl),
         QType::Q2_K => ny8!(kq::gemm_q2_k),
         QType::Q3_K => ny8!(kq::gemm_q3_k),
-        QType::Q4_K => ny8!(kq::gemm_q4_k),
-        QType::Q5_K => ny8!(kq::gemm_q5_k),
-        QType::Q6_K => ny8!(kq::gemm_q6_k),
+        QType::Q4_K => ny8!(kq82::gemm_q4_k),
+        QType::Q5_K => ny8!(kq82::gemm_q5_k),
+        QType::Q6_K => ny8!(kq82::gemm_q6_k),
         QType::IQ4_XS => ny8!(kq::gemm_iq4_xs),
         QType::IQ2_K => ny8!(iqk::gemm_iq2_k),
         QType::IQ3_K => ny8!(iqk::gemm_iq3_k),
@@ -145,6 +154,20 @@ fn avx2_gemm(q: QType) -> Option<[GemmFn; 8]> {
         QType::IQ4_K_R4 => ny8!(il::gemm_iq4_k_r4),
         QType::IQ4_KS_R4 => ny8!(il::gemm_iq4_ks_r4),
         QType::IQ4_XS_R8 => ny8!(il::gemm_iq4_xs_r8),
+        // row-interleaved -rtr targets (engineer "kernels", cpu/kernels/interleaved_k.rs)
+        QType::Q4_0_R8 => ny8!(ilk::gemm_q4_0_r8),
+        QType::Q4_K_R4 => ny8!(ilk::gemm_q4_k_r4),
+        QType::Q5_K_R4 => ny8!(ilk::gemm_q5_k_r4),
+        QType::Q6_K_R4 => ny8!(ilk::gemm_q6_k_r4),
+        QType::IQ2_K_R4 => ny8!(il::gemm_iq2_k_r4),
+        QType::IQ3_K_R4 => ny8!(il::gemm_iq3_k_r4),
+        QType::IQ5_K_R4 => ny8!(il::gemm_iq5_k_r4),
+        QType::IQ1_KT => ny8!(kt::gemm_iq1_kt),
+        QType::IQ2_KT => ny8!(kt::gemm_iq2_kt),
+        QType::IQ3_KT => ny8!(kt::gemm_iq3_kt),
+        QType::IQ4_KT => ny8!(kt::gemm_iq4_kt),
+        QType::Q8_0_R8 => ny8!(q8r::gemm_q8_0_r8),
+        QType::Q8_K_R8 => ny8!(q8k::gemm_q8_k_r8),
         QType::F32 => ny8!(fl::gemm_f32),
         QType::F16 => ny8!(fl::gemm_f16),
         QType::BF16 => ny8!(fl::gemm_bf16),
@@ -169,7 +192,7 @@ fn avx2_act(q: QType) -> Option<QuantizeActFn> {
 /// `Avx512` uses the AVX2 kernels for now). `None` when the type has no scalar dot product.
 pub fn kernels_for_tier(q: QType, tier: Tier) -> Option<Kernels> {
     let f = lookup(q)?;
-    let (act, scalar) = match ik_pairing(q).or_else(|| interleaved_pairing(q)) {
+    let (act, scalar) = match ik_pairing(q).or_else(|| interleaved_pairing(q)).or_else(|| super::kernels::kt::pairing(q)) {
         Some((a, g)) => (a, g),
         None => {
             f.vec_dot?;
@@ -204,4 +227,34 @@ pub fn kernels(q: QType) -> Option<&'static Kernels> {
         v
     });
     t.get(q.id() as usize)?.as_ref()
+}
+
+// ---------------------------------------------------------------- large-batch path (docs/batch-path.md)
+
+/// ik's large-batch plan for a weight type on AVX2 (`MulMat::is_dequant_better` @ 8337e4cd): a matmul with at
+/// least `min_rows` activation rows converts chunks of weight rows into `target` (`convert`) and multiplies
+/// them with `k` (the target's kernels, which take the same activation encoding as the weight's own).
+#[derive(Clone, Copy)]
+pub struct BatchPlan {
+    pub min_rows: usize,
+    pub target: QType,
+    pub convert: q8r::ConvertFn,
+    pub k: &'static Kernels,
+}
+
+/// The batch plan of `q` at `tier` (`None`: this type always runs its own kernels). Leaks one `Kernels` when
+/// `tier` differs from the CPU's (tests only).
+pub fn batch_plan(q: QType, tier_: Tier) -> Option<BatchPlan> {
+    let (min_rows, target, convert) = match q {
+        QType::Q8_0 | QType::Q4_0 | QType::Q5_0 | QType::Q6_0 | QType::IQ4_NL => (32, QType::Q8_0_R8, q8r::converter_q8_0_r8(q)?),
+        QType::Q6_K => (64, QType::Q8_0_R8, q8r::convert_q6_k as q8r::ConvertFn),
+        QType::IQ4_XS => (32, QType::Q8_K_R8, q8k::convert_iq4_xs as q8r::ConvertFn),
+        _ => return None,
+    };
+    let k: &'static Kernels = match kernels(target) {
+        Some(k) if kernels_for_tier(target, tier_).is_some_and(|t| t.tier == k.tier) => k,
+        _ => Box::leak(Box::new(kernels_for_tier(target, tier_)?)),
+    };
+    // the converted rows must take the activation rows already encoded for the weight's own kernels
+    (kernels_for_tier(q, tier_)?.act == k.act).then_some(BatchPlan { min_rows, target, convert, k })
 }

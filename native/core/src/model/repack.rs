@@ -7,7 +7,10 @@
 //! of the interleave. One rule of ours on top: a tensor is repacked only when the interleaved type has a CPU
 //! kernel of the same tier as its base type here (`cpu/table.rs`): repacking onto a scalar fallback would make
 //! `-rtr` slower, never faster. The interleaved kernels return bit-identical results to the base kernels
-//! (cpu/kernels/interleaved.rs), so `-rtr` changes speed only, never a logit.
+//! (cpu/kernels/interleaved.rs, interleaved_k.rs), so `-rtr` changes speed only, never a logit — except where
+//! the base type has a large-batch plan (`table::batch_plan`: Q4_0 & co. ≥ 32 rows, Q6_K ≥ 64 rows converted to
+//! Q8_0_R8) that its interleaved form does not have, as in the reference (`is_dequant_better` lists no `_R`
+//! type): there the repacked run differs by f32 rounding.
 
 use std::cell::RefCell;
 

@@ -1,5 +1,6 @@
-//! Row-interleaved kernels against Q8_K (AVX2): IQ4_K_R4, IQ4_KS_R4, IQ4_XS_R8 — the `-rtr` targets of IQ4_K,
-//! IQ4_KS and IQ4_XS — and the scalar twin of every interleaved type whose base has a CPU kernel.
+//! Row-interleaved kernels against Q8_K (AVX2): IQ2_K_R4, IQ3_K_R4, IQ4_K_R4, IQ5_K_R4, IQ4_KS_R4, IQ4_XS_R8 —
+//! the `-rtr` targets of IQ2_K, IQ3_K, IQ4_K, IQ5_K, IQ4_KS and IQ4_XS — and the scalar twin of every
+//! interleaved type whose base has a CPU kernel (legacy / K-quant `_R` kernels: `interleaved_k.rs`).
 //!
 //! Exactness: a `_R4` weight is a re-arrangement of four base rows (quant/formats/interleave*.rs), and its
 //! kernel pairs with the base's activation type (Q8_K) and returns exactly the base reference's numbers: per
@@ -12,7 +13,8 @@
 //! table of the IQK types is the base table + 4, so a per-row shift byte replaces per-lane table choice.
 //!
 //! Upstream idea: ggml/src/iqk/iqk_gemm_iqk_quants.cpp @ 8337e4cd (`mul_mat_iq4_k_r4_q8_k`,
-//! `mul_mat_iq4_ks_r4_q8_k`).
+//! `mul_mat_iq4_ks_r4_q8_k`, `mul_mat_iq2_k_r4_q8_k`, `mul_mat_iq3_k_r4_q8_k`, `mul_mat_iq5_k_r4_q8_k`); the
+//! arithmetic here is the base reference's (bit-identical), not ik's.
 
 use super::check_gemm;
 use crate::cpu::table::kernels_for_tier;
@@ -170,6 +172,141 @@ mod imp {
         }
     }
 
+    /// 16-entry value table in both lanes (spec/quants.md §3 tables, unshifted half; the shifted half is the
+    /// same + a constant: IQ2_K +5, IQ3_K +4, IQ5_K +2).
+    #[inline(always)]
+    unsafe fn table16(t: &[i8; 16]) -> __m256i {
+        let v = _mm_loadu_si128(t.as_ptr() as *const __m128i);
+        _mm256_set_m128i(v, v)
+    }
+
+    /// `add` in the bytes of the rows whose extra bit `ib` is set (`ex` from `per_row`).
+    #[inline(always)]
+    unsafe fn shift_of(ex: __m256i, ib: usize, add: i8) -> __m256i {
+        let m = _mm256_set1_epi8((1u8 << ib) as i8);
+        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(ex, m), m), _mm256_set1_epi8(add))
+    }
+
+    /// 0xFF in the bytes of `v` where bit `bit` is set.
+    #[inline(always)]
+    unsafe fn bit_set(v: __m256i, bit: usize) -> __m256i {
+        let m = _mm256_set1_epi8((1u8 << bit) as i8);
+        _mm256_cmpeq_epi8(_mm256_and_si256(v, m), m)
+    }
+
+    #[inline(always)]
+    unsafe fn set_level(u: &mut Unpacked, k: usize, s: __m256i) {
+        u.sx[k] = s;
+        u.ax[k] = _mm256_sign_epi8(s, s);
+    }
+
+    /// Layout-B crumb `j` of every byte of `q` (weights `4j..4j+3` of each row, +16 in the high lane).
+    #[inline(always)]
+    unsafe fn crumb(q: __m256i, j: usize) -> __m256i {
+        _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j as i32)), _mm256_set1_epi8(3))
+    }
+
+    /// IQ2_K_R4 block (304 B): d f16[4] @0, extra @8 (as IQ4_K_R4), scale nibbles @16 (scale `is = 8·ib + k
+    /// + 4·half` = nibble `is/32` of byte `16 + is%32`, minus 8), qs @48 + 32·ib (layout B).
+    pub struct Iq2KR4;
+    impl Group for Iq2KR4 {
+        const BYTES: usize = 304;
+        const META: usize = 0;
+        #[inline(always)]
+        unsafe fn unpack(b: *const u8, _drow: __m128, u: &mut Unpacked) -> __m128 {
+            let (m4, m8) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(8));
+            let l = ld(b.add(16));
+            let mut sc = [0i8; 64];
+            _mm256_storeu_si256(sc.as_mut_ptr() as *mut __m256i, _mm256_sub_epi8(_mm256_and_si256(l, m4), m8));
+            _mm256_storeu_si256(
+                sc.as_mut_ptr().add(32) as *mut __m256i,
+                _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(l, 4), m4), m8),
+            );
+            let ex = per_row(u32_at(b.add(8)), u32_at(b.add(12)));
+            let t = table16(&[-31, -13, 1, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            for ib in 0..8 {
+                u.sc[ib] = scales8(sc.as_ptr().add(8 * ib));
+                let shift = shift_of(ex, ib, 5);
+                let q = ld(b.add(48 + 32 * ib));
+                for j in 0..4 {
+                    set_level(u, 4 * ib + j, _mm256_add_epi8(_mm256_shuffle_epi8(t, crumb(q, j)), shift));
+                }
+            }
+            _mm_cvtph_ps(_mm_loadl_epi64(b as *const __m128i))
+        }
+    }
+
+    /// IQ3_K_R4 block (440 B): d f16[4] @0, extra @8, scale signs @16 (bit `is/8` of byte `16 + is%8`),
+    /// scale nibbles @24 (`2·nibble + 1`, as IQ2_K_R4's at 24), qs @56 + 32·ib (layout B), third bits
+    /// @312 + 16·ib (byte `4k + i`, bit s = weight `i + 4s`).
+    pub struct Iq3KR4;
+    impl Group for Iq3KR4 {
+        const BYTES: usize = 440;
+        const META: usize = 0;
+        #[inline(always)]
+        unsafe fn unpack(b: *const u8, _drow: __m128, u: &mut Unpacked) -> __m128 {
+            let sc: [i8; 64] = std::array::from_fn(|is| {
+                let m = 2 * ((*b.add(24 + is % 32) >> (4 * (is / 32))) & 15) as i8 + 1;
+                if (*b.add(16 + is % 8) >> (is / 8)) & 1 != 0 {
+                    -m
+                } else {
+                    m
+                }
+            });
+            let ex = per_row(u32_at(b.add(8)), u32_at(b.add(12)));
+            let t = table16(&[-63, -40, -23, -10, 1, 13, 28, 47, 0, 0, 0, 0, 0, 0, 0, 0]);
+            let m4 = _mm256_set1_epi8(4);
+            for ib in 0..8 {
+                u.sc[ib] = scales8(sc.as_ptr().add(8 * ib));
+                let shift = shift_of(ex, ib, 4);
+                let q = ld(b.add(56 + 32 * ib));
+                let h = _mm_loadu_si128(b.add(312 + 16 * ib) as *const __m128i);
+                let hh = _mm256_set_m128i(_mm_srli_epi16(h, 4), h);
+                for j in 0..4 {
+                    let idx = _mm256_or_si256(crumb(q, j), _mm256_and_si256(bit_set(hh, j), m4));
+                    set_level(u, 4 * ib + j, _mm256_add_epi8(_mm256_shuffle_epi8(t, idx), shift));
+                }
+            }
+            _mm_cvtph_ps(_mm_loadl_epi64(b as *const __m128i))
+        }
+    }
+
+    /// IQ5_K_R4 block (704 B): d f16[4] @0, extra @8, scales as IQ4_K_R4 (@16/@32), low nibbles @64 + 64·ib
+    /// (layout A), fifth bits @576 + 16·ib (byte `4k + i`, bit s = weight `i + [0,8,16,24,4,12,20,28][s]`).
+    pub struct Iq5KR4;
+    impl Group for Iq5KR4 {
+        const BYTES: usize = 704;
+        const META: usize = 0;
+        #[inline(always)]
+        unsafe fn unpack(b: *const u8, _drow: __m128, u: &mut Unpacked) -> __m128 {
+            let sc = scales64(b);
+            let ex = per_row(u32_at(b.add(8)), u32_at(b.add(12)));
+            let tl = table16(&[-126, -114, -103, -92, -83, -74, -65, -57, -50, -43, -36, -30, -24, -18, -12, -6]);
+            let th = table16(&[-1, 5, 11, 17, 23, 29, 36, 43, 51, 59, 68, 77, 87, 97, 109, 121]);
+            let m4 = _mm256_set1_epi8(0x0F);
+            for ib in 0..8 {
+                u.sc[ib] = scales8(sc.as_ptr().add(8 * ib));
+                let shift = shift_of(ex, ib, 2);
+                let q = b.add(64 + 64 * ib);
+                let (q1, q2) = (ld(q), ld(q.add(32)));
+                let nib = [
+                    _mm256_and_si256(q1, m4),
+                    _mm256_and_si256(q2, m4),
+                    _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4),
+                    _mm256_and_si256(_mm256_srli_epi16(q2, 4), m4),
+                ];
+                // high lane: bits 2, 6, 3, 7 moved to 0, 4, 1, 5 (weights 16.. of the low lane's pattern)
+                let h = _mm_loadu_si128(b.add(576 + 16 * ib) as *const __m128i);
+                let hh = _mm256_set_m128i(_mm_srli_epi16(h, 2), h);
+                for (j, bit) in [0usize, 4, 1, 5].into_iter().enumerate() {
+                    let v = _mm256_blendv_epi8(_mm256_shuffle_epi8(tl, nib[j]), _mm256_shuffle_epi8(th, nib[j]), bit_set(hh, bit));
+                    set_level(u, 4 * ib + j, _mm256_add_epi8(v, shift));
+                }
+            }
+            _mm_cvtph_ps(_mm_loadl_epi64(b as *const __m128i))
+        }
+    }
+
     /// IQ4_XS_R8 (8-row groups, 1088 B per 256 columns): d f16[8] @0, scales as `scales64` (index
     /// `8·ib + k`), qs @64 + 128·ib: 32 bytes per `l` (0..3) holding 4 bytes of each row, low nibbles =
     /// weights `8l..8l+3`, high = `8l+4..8l+7`. One broadcast of 4 activation bytes serves the 8 rows, whose
@@ -314,6 +451,9 @@ macro_rules! r4_wrappers {
 r4_wrappers!(
     gemm_iq4_k_r4 => Iq4KR4,
     gemm_iq4_ks_r4 => Iq4KsR4,
+    gemm_iq2_k_r4 => Iq2KR4,
+    gemm_iq3_k_r4 => Iq3KR4,
+    gemm_iq5_k_r4 => Iq5KR4,
 );
 
 /// IQ4_XS_R8 (`-rtr` target of IQ4_XS). Safe entry: call only when the CPU has AVX2+FMA+F16C; `nx` whole

@@ -20,9 +20,14 @@
 pub mod act;
 pub mod float;
 pub mod interleaved;
+pub mod interleaved_k;
 pub mod iqk;
 pub mod kquants;
+pub mod kquants_q82;
+pub mod kt;
 pub mod legacy;
+pub mod q8_r8;
+pub mod q8k_r8;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
