@@ -288,7 +288,8 @@ pub fn attention(pool: &ThreadPool, g: KvGeom, kv: &mut KvCache, il: usize, x: &
 }
 
 /// The materialised prompt path (§4.4): per head group, `[k_nope; v] = W_kv_b[group] · c_j` for every cached
-/// cell, K = `[k_pe | k_nope]` and V rows in the cache type, then flash attention with `H_kv = heads`.
+/// cell, K = `[k_pe | k_nope]` and V rows in f32 (no rounding beyond the cached latent's, kv/mla.rs), then flash
+/// attention with `H_kv = heads`.
 fn materialised(pool: &ThreadPool, g: KvGeom, kv: &mut KvCache, il: usize, x: &LayerIn, s: &mut MlaScratch, att: &mut [f32]) {
     let n = x.pos.len();
     let (h, r, nr, nope, dv) = (g.n_head, g.r_kv, g.n_rope, g.nope, g.d_v);
