@@ -181,6 +181,8 @@ export interface NativeContext {
     readonly kvTotalBytes: number;
     readonly kvSizeLine: string; // the reference's "llama_init_from_model: KV self size  = … MiB, …" line
     decode(batch: DecodeBatch, sampler?: NativeSampler | null): Promise<DecodeResult>;
+    /** One decode, then output row j sampled by samplers[j] (null: the row's logits are copied out instead). */
+    decodeRows(batch: DecodeBatch, samplers: (NativeSampler | null)[], rows: RowSampling[]): Promise<RowsResult>;
     score(batch: ScoreBatch, targets: Int32Array): Promise<Float64Array>;
     kvRemove(seq: number, p0: number, p1: number): boolean;
     kvClear(): void;
@@ -191,6 +193,27 @@ export interface NativeContext {
     /** Positions in [p0, p1) (p1 < 0: to the end) += delta, cached RoPE part of K re-rotated; returns cells shifted. */
     kvShift(seq: number, p0: number, p1: number, delta: number): number;
     abort(): void;
+}
+
+/** Per output row of decodeRows: logit bias (−Infinity bans), how many top logprobs, whether to copy logits. */
+export interface RowSampling {
+    biasIds?: Uint32Array;
+    biasValues?: Float32Array;
+    nProbs?: number; // < 0: none
+    wantLogits?: boolean;
+}
+
+/** decodeRows' result: per row the sampled token (−1: not sampled), its logprob and the top-n; logits of the rows that asked. */
+export interface RowsResult {
+    sampled: Int32Array;
+    logprob: Float32Array;
+    topN: number;
+    topIds: Int32Array;
+    topLogprobs: Float32Array;
+    logits?: Float32Array;
+    computeUs: number;
+    sampleUs: number;
+    nUbatch: number;
 }
 
 export interface SamplerOptions {

@@ -1,10 +1,10 @@
-// Per-slot sampling over one row of logits, for the server's batched decode steps. Why in TypeScript: one decode
-// call carries the next token of every active slot, and the engine's decode takes a single native Sampler, so
-// each slot's own chain (its penalties window, bias and seed) runs here on the logits rows that decode returns.
-// The chain follows the reference's default order and arithmetic (ik common/sampling.cpp, as ported in
-// native/core/src/sample): penalties → logit bias → top-k → typical → top-p → min-p → temperature → draw.
+// Per-slot sampling in JavaScript over one row of logits. The server's batched steps normally sample in the engine
+// (ctx.decodeRows, step.ts: each row by its slot's native Sampler); this chain serves the rows that must be
+// sampled here — response_format json_object, which re-draws tokens that cannot continue the JSON — and engine
+// builds without decodeRows. It follows the reference's default order and arithmetic (ik common/sampling.cpp, as
+// ported in native/core/src/sample): penalties → logit bias → top-k → typical → top-p → min-p → temperature → draw.
 // Greedy (temperature <= 0) is the engine's rule exactly: the first maximum wins. The RNG is mulberry32, so a
-// seeded request is reproducible here but does not reproduce `ikl run`'s mt19937 stream for the same seed.
+// seeded JSON-mode request is reproducible here but does not reproduce `ikl run`'s mt19937 stream for the same seed.
 
 export interface SamplingParams {
     temperature: number;

@@ -3,8 +3,9 @@
 // token of every generating slot plus prompt chunks of slots in prompt processing, up to n_batch tokens
 // (spec/server.md §8.4). Prompt reuse is the exact longest common token prefix with the slot's cached tokens
 // (§8.2); context overflow follows --ctx-overflow (§9 and issue #10). All KV edits happen here, between decode
-// calls, because the engine refuses them while a decode is in flight. Text, stop strings and logprobs are
-// produced per token through the task's sink; HTTP shaping lives in openai.ts / native-routes.ts.
+// calls, because the engine refuses them while a decode is in flight. The step's rows are sampled in the engine,
+// each by its slot's own sampler (step.ts); text, stop strings and logprobs are produced per token through the
+// task's sink; HTTP shaping lives in openai.ts / native-routes.ts.
 import { Utf8Stream } from "../engine/generate.js";
 import type { Context, Model } from "../engine/index.js";
 import { ApiError, badRequest, toApiError } from "./errors.js";
@@ -12,6 +13,8 @@ import type { Metrics } from "./metrics.js";
 import type { GenParams } from "./request.js";
 import { JsonPrefix } from "./json-mode.js";
 import { SlotSampler, tokenLogprobs, topKIndices, type TokenLogprob } from "./sampling.js";
+import { decodeStep, nativeSampler, rowBias, type RowBias, type RowRequest, type RowResult } from "./step.js";
+import type { Sampler } from "../engine/index.js";
 
 export type OverflowMode = "shift" | "reprefill" | "error";
 export type StopKind = "eos" | "word" | "limit";
@@ -78,7 +81,8 @@ class Running {
     readonly tStart = performance.now();
     tFirst = 0;
     json: JsonPrefix | undefined;
-    constructor(readonly input: TaskInput, public prompt: Uint32Array, readonly nCached: number, readonly sampler: SlotSampler, truncated: boolean) {
+    /** Either the engine samples this slot's rows (native, with bias) or JS does from the row's logits (js). */
+    constructor(readonly input: TaskInput, public prompt: Uint32Array, readonly nCached: number, readonly sampler: { native?: Sampler; bias?: RowBias; js?: SlotSampler }, truncated: boolean) {
         this.pending = Array.from(prompt.subarray(nCached));
         this.truncated = truncated;
         if (input.json === true) this.json = new JsonPrefix();
@@ -300,17 +304,31 @@ export class Scheduler {
     }
 
     private start(slot: Slot, t: TaskInput): void {
+        let sampler: Running["sampler"];
+        try {
+            sampler = this.samplerFor(t);
+        } catch (e) {
+            this.metrics.failed();
+            return t.sink.fail(badRequest(`sampling parameters refused by the engine: ${toApiError(e).message}`));
+        }
         let keep = t.params.cachePrompt ? lcp(slot.cache, t.prompt) : 0;
         if (keep >= t.prompt.length) keep = t.prompt.length - 1; // the last prompt token is evaluated again for its logits
         if (keep < slot.cache.length) {
             this.ctx.kvRemove(slot.id, keep, -1);
             slot.cache.length = keep;
         }
-        const sampler = new SlotSampler(t.params.sampling);
-        for (const tok of t.prompt) sampler.accept(tok);
         slot.task = new Running(t, t.prompt, keep, sampler, t.truncated === true);
         slot.lastUsed = ++this.clock;
         this.metrics.cacheHit(keep);
+    }
+
+    /** Engine-side sampling for every request but JSON mode (which re-draws under a JSON prefix check in JS). */
+    private samplerFor(t: TaskInput): Running["sampler"] {
+        const banned = t.params.ignoreEos ? [...this.model.meta.eog] : [];
+        if (t.json !== true) return { native: nativeSampler(t.params.sampling, t.prompt), bias: rowBias(t.params.sampling.logitBias, banned) };
+        const js = new SlotSampler(t.params.sampling);
+        for (const tok of t.prompt) js.accept(tok);
+        return { js };
     }
 
     private release(slot: Slot): void {
@@ -367,10 +385,17 @@ export class Scheduler {
             add(s, Math.min(room, s.task.pending.length));
         }
         if (tokens.length === 0) return;
-        let logits: Float32Array;
+        const rows: RowRequest[] = [];
+        for (const p of parts) {
+            if (!p.sample) continue;
+            const r = p.slot.task as Running;
+            const prm = r.input.params;
+            rows.push({ sampler: r.sampler.native?.native, bias: r.sampler.bias, nProbs: prm.logprobs ? prm.topLogprobs : -1 });
+        }
+        let results: RowResult[];
         try {
-            const res = await this.ctx.decode({ tokens: Uint32Array.from(tokens), pos: Int32Array.from(pos), seq: Int32Array.from(seq), outRows: Int32Array.from(outRows), wantLogits: true });
-            logits = res.logits ?? new Float32Array(0);
+            const batch = { tokens: Uint32Array.from(tokens), pos: Int32Array.from(pos), seq: Int32Array.from(seq), outRows: Int32Array.from(outRows) };
+            results = await decodeStep(this.ctx, this.model.meta.nVocab, batch, rows);
         } catch (e) {
             const err = toApiError(e);
             for (const p of parts) {
@@ -379,41 +404,44 @@ export class Scheduler {
             }
             return;
         }
-        const nVocab = this.model.meta.nVocab;
         let row = 0;
         for (const p of parts) {
             const r = p.slot.task as Running;
             p.slot.cache.push(...r.pending.splice(0, p.n));
             if (p.prompt) this.metrics.promptTokens(p.n);
             if (!p.sample) continue;
-            const logitsRow = logits.subarray(row * nVocab, (row + 1) * nVocab);
-            row++;
+            const res = results[row++] as RowResult;
             if (r.prompting) {
                 r.prompting = false;
                 if (r.tFirst === 0) r.tFirst = performance.now();
             }
-            this.onSampled(p.slot, logitsRow);
+            this.onSampled(p.slot, res);
         }
     }
 
-    private onSampled(slot: Slot, row: Float32Array): void {
+    private onSampled(slot: Slot, res: RowResult): void {
         const r = slot.task as Running;
         const prm = r.input.params;
         if (prm.nPredict === 0) return this.finish(slot, "limit"); // max_tokens 0: evaluate the prompt only
-        const picked = this.pick(r, row);
-        if (picked === undefined) return this.fail(slot, new ApiError(500, "server_error", "response_format json_object: no token of the vocabulary continues the JSON reply"));
-        const tok = picked.tok;
-        r.json = picked.json;
-        r.sampler.accept(tok);
+        let tok = res.tok;
+        let lp: TokenLp | undefined;
+        if (res.logits !== undefined) {
+            const picked = this.pick(r, r.sampler.js as SlotSampler, res.logits);
+            if (picked === undefined) return this.fail(slot, new ApiError(500, "server_error", "response_format json_object: no token of the vocabulary continues the JSON reply"));
+            tok = picked.tok;
+            r.json = picked.json;
+            r.sampler.js?.accept(tok);
+            if (prm.logprobs) {
+                const l = tokenLogprobs(res.logits, tok, prm.topLogprobs);
+                lp = { id: tok, logprob: l.logprob, top: l.top };
+            }
+        } else if (prm.logprobs) {
+            lp = { id: tok, logprob: res.logprob, top: res.top };
+        }
         if (this.model.isEog(tok)) return this.finish(slot, "eos");
         r.generated.push(tok);
         this.metrics.generatedTokens(1);
-        let lp: TokenLp | undefined;
-        if (prm.logprobs) {
-            const l = tokenLogprobs(row, tok, prm.topLogprobs);
-            lp = { id: tok, logprob: l.logprob, top: l.top };
-            r.logprobs.push(lp);
-        }
+        if (lp !== undefined) r.logprobs.push(lp);
         r.text += r.decoder.decode(r.utf8.push(this.model.tokenToPiece(tok)));
         // stop strings: cut at the earliest occurrence; hold back a tail that could still become one
         let cut = -1;
@@ -456,17 +484,17 @@ export class Scheduler {
 
     /** The slot's sampler draws; under json_object a token that cannot continue the JSON is banned and re-drawn
      *  (8 tries), then the most likely acceptable token of the raw logits is taken. */
-    private pick(r: Running, row: Float32Array): { tok: number; json?: JsonPrefix } | undefined {
+    private pick(r: Running, sampler: SlotSampler, row: Float32Array): { tok: number; json?: JsonPrefix } | undefined {
         const banned = r.input.params.ignoreEos ? [...this.model.meta.eog] : [];
         const json = r.json;
-        if (json === undefined) return { tok: r.sampler.sample(row, banned) };
+        if (json === undefined) return { tok: sampler.sample(row, banned) };
         const check = (t: number): JsonPrefix | undefined => {
             if (this.model.isEog(t)) return undefined;
             const c = json.clone();
             return c.pushText(this.pieceText(t)) ? c : undefined;
         };
         for (let i = 0; i < 8; i++) {
-            const t = r.sampler.sample(row, banned);
+            const t = sampler.sample(row, banned);
             const c = check(t);
             if (c !== undefined) return { tok: t, json: c };
             banned.push(t);

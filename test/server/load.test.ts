@@ -1,4 +1,4 @@
-// Bounded load test: 8 concurrent clients × 20 requests against -np 4 on llama-tiny, mixing non-streamed chat,
+// Bounded load test: 8 concurrent clients × 50 requests against -np 4 on llama-tiny, mixing non-streamed chat,
 // streamed completions read to [DONE], and streams cancelled after their first chunks. Pass: zero failed
 // requests, every slot idle at the end, the queue empty, and the server's resident memory after the run within
 // 64 MiB of its size after a warm-up round (the stated bound; it holds no per-request state after completion).
@@ -64,11 +64,11 @@ async function client(c: number, n: number): Promise<string[]> {
     return failures;
 }
 
-it("8 clients × 20 mixed requests: no failures, all slots free, bounded memory", async () => {
+it("8 clients × 50 mixed requests: no failures, all slots free, bounded memory", async () => {
     expect((await Promise.all([0, 1, 2, 3].map((c) => client(c, 3)))).flat()).toEqual([]);
     expect(await until(async () => (await get(`${live.url}/health`)).json.slots_idle === 4)).toBe(true);
     const before = await rss();
-    const failures = (await Promise.all(Array.from({ length: 8 }, (_, c) => client(c, 20)))).flat();
+    const failures = (await Promise.all(Array.from({ length: 8 }, (_, c) => client(c, 50)))).flat();
     expect(failures).toEqual([]);
     expect(await until(async () => (await get(`${live.url}/health`)).json.slots_idle === 4)).toBe(true);
     const slots = (await get(`${live.url}/slots`)).json as { state: number }[];
@@ -77,5 +77,6 @@ it("8 clients × 20 mixed requests: no failures, all slots free, bounded memory"
     expect(m).toMatch(/^ikl_requests_deferred 0$/m);
     expect(m).toMatch(/^ikl_requests_failed_total 0$/m);
     const after = await rss();
+    process.stderr.write(`load test: resident memory ${(before / 2 ** 20).toFixed(1)} MiB after warm-up, ${(after / 2 ** 20).toFixed(1)} MiB after 400 requests\n`);
     expect(after - before).toBeLessThan(64 << 20);
 }, 240_000);

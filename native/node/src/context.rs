@@ -16,22 +16,23 @@ use napi_derive::napi;
 
 use crate::errors::{guarded, js_error, Failure};
 use crate::model::Model;
+use crate::sample::{plan_rows, DecodeRowsTask, RowSampling};
 use crate::sampler::{lock as lock_sampler, Sampler};
 
-struct Shared {
+pub(crate) struct Shared {
     ctx: Mutex<CoreContext>,
     busy: AtomicBool,
     cancel: Arc<AtomicBool>,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, CoreContext> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, CoreContext> {
         self.ctx.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// The in-flight claim of a context; releasing it (drop) makes the context available again.
-struct Claim(Arc<Shared>);
+pub(crate) struct Claim(pub(crate) Arc<Shared>);
 
 impl Drop for Claim {
     fn drop(&mut self) {
@@ -39,7 +40,7 @@ impl Drop for Claim {
     }
 }
 
-fn busy() -> Failure {
+pub(crate) fn busy() -> Failure {
     Failure { code: "IKL_E_BUSY", message: "context busy: another decode/score call is in flight on it; await it first".into() }
 }
 
@@ -350,6 +351,20 @@ impl Context {
             out_rows: batch.out_rows.to_vec(),
             sampler: sampler.map(|s| s.inner.clone()),
             want_logits: batch.want_logits.unwrap_or(false),
+        })
+    }
+
+    /// Evaluate one batch and sample each out-row with its own sampler (null: no token), in Rust (sample.rs):
+    /// the server's continuous-batching step. `samplers` and `rows` have one entry per out-row.
+    #[napi(ts_return_type = "Promise<DecodeRowsResult>")]
+    pub fn decode_rows(&self, batch: DecodeBatch, samplers: Vec<Option<&Sampler>>, rows: Vec<RowSampling>) -> AsyncTask<DecodeRowsTask> {
+        AsyncTask::new(DecodeRowsTask {
+            plans: plan_rows(&samplers, &rows, batch.out_rows.len()),
+            claim: claim(&self.shared),
+            tokens: batch.tokens.to_vec(),
+            pos: batch.pos.to_vec(),
+            seq: batch.seq.to_vec(),
+            out_rows: batch.out_rows.to_vec(),
         })
     }
 

@@ -9,6 +9,7 @@ mod errors;
 mod inspect;
 mod model;
 pub mod quantize;
+mod sample;
 mod sampler;
 
 use napi::bindgen_prelude::*;

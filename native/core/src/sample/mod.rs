@@ -74,6 +74,7 @@ impl Default for SamplerParams {
 pub const DEFAULT_SEED: u32 = 0xFFFF_FFFF;
 /// The reference's default sampler order (`common_params_sampling::samplers_sequence`), as chars.
 pub const DEFAULT_ORDER: &str = "dkfypmxntws";
+pub mod rows;
 /// The reference's `n_prev` default (used for `repeat_last_n = -1` in reference-history mode).
 mod sort;
 use sort::{std_partial_sort, std_sort};
