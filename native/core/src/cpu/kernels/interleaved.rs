@@ -16,7 +16,6 @@
 //! `mul_mat_iq4_ks_r4_q8_k`, `mul_mat_iq2_k_r4_q8_k`, `mul_mat_iq3_k_r4_q8_k`, `mul_mat_iq5_k_r4_q8_k`); the
 //! arithmetic here is the base reference's (bit-identical), not ik's.
 
-use super::check_gemm;
 use crate::cpu::table::kernels_for_tier;
 use crate::cpu::tier::Tier;
 use crate::quant::formats::unpack_rows;
@@ -417,34 +416,11 @@ mod imp {
 
 macro_rules! r4_wrappers {
     ($($name:ident => $ty:ident),+ $(,)?) => {$(
-        /// Safe entry: call only when the CPU has AVX2+FMA+F16C (the table guarantees it); `nx` whole groups.
-        #[allow(clippy::too_many_arguments)]
-        pub fn $name<const NY: usize>(
-            n: usize,
-            x: &[u8],
-            bx: usize,
-            nx: usize,
-            y: &[u8],
-            by: usize,
-            ny: usize,
-            out: &mut [f32],
-            ldo: usize,
-        ) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                use imp::Group;
-                assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
-                assert!(nx % 4 == 0, "row-interleaved GEMM on {nx} rows (not whole groups of 4)");
-                let row = (imp::$ty::META + n / QK_K * imp::$ty::BYTES) / 4;
-                assert_eq!(bx, row, "row-interleaved rows are contiguous");
-                check_gemm(n, QK_K, row, n / QK_K * Q8_K_BYTES, x, bx, nx, y, by, ny, out, ldo);
-                assert!(super::avx2_ok());
-                // SAFETY: sizes checked above; AVX2+FMA+F16C present (tier check).
-                unsafe { imp::gemm::<imp::$ty, NY>(n, x.as_ptr(), bx, nx, y.as_ptr(), by, out.as_mut_ptr(), ldo) }
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("AVX2 kernel on a non-x86 target")
-        }
+        super::avx2_entry!(
+            /// `nx` whole groups of 4.
+            $name, group 4, blk QK_K, row |n| (<imp::$ty as imp::Group>::META + n / QK_K * <imp::$ty as imp::Group>::BYTES) / 4,
+            act n / QK_K * Q8_K_BYTES, kernel imp::gemm::<imp::$ty, NY>
+        );
     )+};
 }
 
@@ -456,34 +432,10 @@ r4_wrappers!(
     gemm_iq5_k_r4 => Iq5KR4,
 );
 
-/// IQ4_XS_R8 (`-rtr` target of IQ4_XS). Safe entry: call only when the CPU has AVX2+FMA+F16C; `nx` whole
-/// groups of 8.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_iq4_xs_r8<const NY: usize>(
-    n: usize,
-    x: &[u8],
-    bx: usize,
-    nx: usize,
-    y: &[u8],
-    by: usize,
-    ny: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
-        assert!(nx % 8 == 0, "row-interleaved GEMM on {nx} rows (not whole groups of 8)");
-        let row = n / QK_K * 136;
-        assert_eq!(bx, row, "row-interleaved rows are contiguous");
-        check_gemm(n, QK_K, row, n / QK_K * Q8_K_BYTES, x, bx, nx, y, by, ny, out, ldo);
-        assert!(super::avx2_ok());
-        // SAFETY: sizes checked above; AVX2+FMA+F16C present (tier check).
-        unsafe { imp::gemm_iq4_xs_r8::<NY>(n, x.as_ptr(), bx, nx, y.as_ptr(), by, out.as_mut_ptr(), ldo) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("AVX2 kernel on a non-x86 target")
-}
+super::avx2_entry!(
+    /// IQ4_XS_R8 (`-rtr` target of IQ4_XS); `nx` whole groups of 8.
+    gemm_iq4_xs_r8, group 8, blk QK_K, row |n| n / QK_K * 136, act n / QK_K * Q8_K_BYTES, kernel imp::gemm_iq4_xs_r8::<NY>
+);
 
 /// Scalar twin of a row-interleaved type `ID`: each group of rows is unpacked into its base rows (an exact
 /// re-arrangement) and multiplied by the base type's scalar-tier GEMM — the same numbers as the base weight

@@ -17,8 +17,6 @@
 //! Borrowed idea: one 32-byte load holds 4 (8) weights of every row of the group, so one broadcast of 4
 //! activation bytes serves all rows, and the per-row integer sums land in separate i32 lanes.
 
-use super::check_gemm;
-
 const QK_K: usize = 256;
 /// Q4_0_R8: 8 rows × 32 columns = 8 f16 scales + 128 nibble bytes.
 const Q40R8_BYTES: usize = 144;
@@ -335,66 +333,18 @@ mod imp {
     }
 }
 
-/// Q4_0_R8 (`-rtr` target of Q4_0) against Q8_2_X4. Safe entry: call only when the CPU has AVX2+FMA+F16C (the
-/// table guarantees it); `nx` whole groups of 8.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_q4_0_r8<const NY: usize>(
-    n: usize,
-    x: &[u8],
-    bx: usize,
-    nx: usize,
-    y: &[u8],
-    by: usize,
-    ny: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
-        assert!(nx % 8 == 0, "row-interleaved GEMM on {nx} rows (not whole groups of 8)");
-        let row = n / 32 * (Q40R8_BYTES / 8);
-        assert_eq!(bx, row, "row-interleaved rows are contiguous");
-        check_gemm(n, 32, row, n / 32 * Q82_BYTES, x, bx, nx, y, by, ny, out, ldo);
-        assert!(super::avx2_ok());
-        // SAFETY: sizes checked above; AVX2+FMA+F16C present (tier check).
-        unsafe { imp::gemm_q4_0_r8::<NY>(n, x.as_ptr(), bx, nx, y.as_ptr(), by, out.as_mut_ptr(), ldo) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("AVX2 kernel on a non-x86 target")
-}
+super::avx2_entry!(
+    /// Q4_0_R8 (`-rtr` target of Q4_0) against Q8_2_X4; `nx` whole groups of 8.
+    gemm_q4_0_r8, group 8, blk 32, row |n| n / 32 * (Q40R8_BYTES / 8), act n / 32 * Q82_BYTES, kernel imp::gemm_q4_0_r8::<NY>
+);
 
 macro_rules! k_r4_wrappers {
     ($($name:ident => $ty:ident),+ $(,)?) => {$(
-        /// Safe entry (against Q8_2_X4): call only when the CPU has AVX2+FMA+F16C (the table guarantees it); `nx`
-        /// whole groups of 4.
-        #[allow(clippy::too_many_arguments)]
-        pub fn $name<const NY: usize>(
-            n: usize,
-            x: &[u8],
-            bx: usize,
-            nx: usize,
-            y: &[u8],
-            by: usize,
-            ny: usize,
-            out: &mut [f32],
-            ldo: usize,
-        ) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                use imp::KGroup;
-                assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
-                assert!(nx % 4 == 0, "row-interleaved GEMM on {nx} rows (not whole groups of 4)");
-                let row = n / QK_K * imp::$ty::BYTES / 4;
-                assert_eq!(bx, row, "row-interleaved rows are contiguous");
-                check_gemm(n, QK_K, row, n / QK_K * 8 * Q82_BYTES, x, bx, nx, y, by, ny, out, ldo);
-                assert!(super::avx2_ok());
-                // SAFETY: sizes checked above; AVX2+FMA+F16C present (tier check).
-                unsafe { imp::gemm_k::<imp::$ty, NY>(n, x.as_ptr(), bx, nx, y.as_ptr(), by, out.as_mut_ptr(), ldo) }
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("AVX2 kernel on a non-x86 target")
-        }
+        super::avx2_entry!(
+            /// K-quant `_R4` against Q8_2_X4; `nx` whole groups of 4.
+            $name, group 4, blk QK_K, row |n| n / QK_K * <imp::$ty as imp::KGroup>::BYTES / 4, act n / QK_K * 8 * Q82_BYTES,
+            kernel imp::gemm_k::<imp::$ty, NY>
+        );
     )+};
 }
 

@@ -10,8 +10,6 @@
 //!
 //! Upstream idea: ggml/src/iqk/iqk_gemm_kquants.cpp / iqk_gemm_iquants.cpp @ 8337e4cd (`mul_mat_qX_K_q8_K_T`).
 
-use super::check_gemm;
-
 const QK_K: usize = 256;
 const Q8_K_BYTES: usize = 296;
 const Q8K_QS: usize = 8;

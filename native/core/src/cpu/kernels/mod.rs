@@ -79,39 +79,38 @@ pub(crate) mod x86 {
     }
 }
 
-/// The safe GEMM entry points (`cpu::table::GemmFn`) of one kernel family: for each `name => Ty`, a wrapper that
-/// checks the slices (`check_gemm` with `blk` weights per block, `n / blk` blocks of `imp::Trait::CONST` weight
-/// bytes and of `act` activation bytes each; `act same` = the weight's) and calls `imp::gemm::<imp::Ty, NY>`.
-macro_rules! gemm_wrappers {
-    (@act same, $tr:ident::$bytes:ident, $ty:ident) => { <imp::$ty as imp::$tr>::$bytes };
-    (@act $act:expr, $tr:ident::$bytes:ident, $ty:ident) => { $act };
-    ($tr:ident::$bytes:ident, blk $blk:expr, act $act:tt; $($name:ident => $ty:ident),+ $(,)?) => {$(
+/// One safe GEMM entry point (`cpu::table::GemmFn`) around an AVX2 kernel: checks the call (`check_entry`: `ny`
+/// = NY, `nx` whole groups of `group` interleaved rows stored contiguously, slice sizes with `row` weight bytes
+/// and `act` activation bytes per row of `n = $n` values in blocks of `blk`) and calls `kernel(n, x, bx, nx, y,
+/// by, out, ldo)` on raw pointers.
+macro_rules! avx2_entry {
+    ($(#[$doc:meta])* $name:ident, group $group:expr, blk $blk:expr, row |$n:ident| $row:expr, act $act:expr, kernel $($kernel:tt)+) => {
+        $(#[$doc])*
         /// Safe entry: call only when the CPU has AVX2+FMA+F16C (the table guarantees it).
         #[allow(clippy::too_many_arguments)]
-        pub fn $name<const NY: usize>(
-            n: usize,
-            x: &[u8],
-            bx: usize,
-            nx: usize,
-            y: &[u8],
-            by: usize,
-            ny: usize,
-            out: &mut [f32],
-            ldo: usize,
-        ) {
+        pub fn $name<const NY: usize>($n: usize, x: &[u8], bx: usize, nx: usize, y: &[u8], by: usize, ny: usize, out: &mut [f32], ldo: usize) {
             #[cfg(target_arch = "x86_64")]
             {
-                assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
-                let act_block: usize = $crate::cpu::kernels::gemm_wrappers!(@act $act, $tr::$bytes, $ty);
-                let row = n / $blk * <imp::$ty as imp::$tr>::$bytes;
-                check_gemm(n, $blk, row, n / $blk * act_block, x, bx, nx, y, by, ny, out, ldo);
-                assert!(super::avx2_ok());
-                // SAFETY: sizes checked above; AVX2+FMA+F16C present (tier check).
-                unsafe { imp::gemm::<imp::$ty, NY>(n, x.as_ptr(), bx, nx, y.as_ptr(), by, out.as_mut_ptr(), ldo) }
+                $crate::cpu::kernels::check_entry(NY, $group, $blk, $row, $act, $n, x, bx, nx, y, by, ny, out, ldo);
+                // SAFETY: sizes checked above; AVX2+FMA+F16C present (check_entry).
+                unsafe { $($kernel)+($n, x.as_ptr(), bx, nx, y.as_ptr(), by, out.as_mut_ptr(), ldo) }
             }
             #[cfg(not(target_arch = "x86_64"))]
             unreachable!("AVX2 kernel on a non-x86 target")
         }
+    };
+}
+pub(crate) use avx2_entry;
+
+/// The safe entry points of one kernel family: for each `name => Ty`, `avx2_entry!` with `blk` weights per block,
+/// `n / blk` blocks of `imp::Trait::CONST` weight bytes and of `act` activation bytes each (`act same` = the
+/// weight's), calling `imp::gemm::<imp::Ty, NY>`.
+macro_rules! gemm_wrappers {
+    (@act same, $tr:ident::$bytes:ident, $ty:ident) => { <imp::$ty as imp::$tr>::$bytes };
+    (@act $act:expr, $tr:ident::$bytes:ident, $ty:ident) => { $act };
+    ($tr:ident::$bytes:ident, blk $blk:expr, act $act:tt; $($name:ident => $ty:ident),+ $(,)?) => {$(
+        $crate::cpu::kernels::avx2_entry!($name, group 1, blk $blk, row |n| n / $blk * <imp::$ty as imp::$tr>::$bytes,
+            act n / $blk * $crate::cpu::kernels::gemm_wrappers!(@act $act, $tr::$bytes, $ty), kernel imp::gemm::<imp::$ty, NY>);
     )+};
 }
 pub(crate) use gemm_wrappers;
@@ -129,6 +128,34 @@ pub(crate) fn avx2_ok() -> bool {
     {
         false
     }
+}
+
+/// The checks of an `avx2_entry!` wrapper: `ny` is the kernel's NY; interleaved types (`group` > 1) get whole
+/// groups of contiguous rows; then `check_gemm`, and the CPU features the kernels are compiled for.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_entry(
+    ny_kernel: usize,
+    group: usize,
+    blk: usize,
+    row: usize,
+    act: usize,
+    n: usize,
+    x: &[u8],
+    bx: usize,
+    nx: usize,
+    y: &[u8],
+    by: usize,
+    ny: usize,
+    out: &[f32],
+    ldo: usize,
+) {
+    assert_eq!(ny, ny_kernel, "gemm[ny-1] called with another ny");
+    if group > 1 {
+        assert!(nx % group == 0, "row-interleaved GEMM on {nx} rows (not whole groups of {group})");
+        assert_eq!(bx, row, "row-interleaved rows are contiguous");
+    }
+    check_gemm(n, blk, row, act, x, bx, nx, y, by, ny, out, ldo);
+    assert!(avx2_ok());
 }
 
 /// Checks shared by every GEMM wrapper (the `unsafe` kernels index with raw pointers).

@@ -203,34 +203,10 @@ mod imp {
     }
 }
 
-/// AVX2 GEMM of Q8_0_R8 weights (`nx` a multiple of 8) × NY Q8_2_X4 activation rows.
-/// Safe entry: call only when the CPU has AVX2+FMA+F16C (the table guarantees it).
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_q8_0_r8<const NY: usize>(
-    n: usize,
-    x: &[u8],
-    bx: usize,
-    nx: usize,
-    y: &[u8],
-    by: usize,
-    ny: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
-        assert!(nx % 8 == 0, "Q8_0_R8 GEMM on {nx} rows (not whole groups of 8)");
-        check_gemm(n, QK, n / QK * Q8_0_BYTES, n / QK * ACT_BYTES, x, bx, nx, y, by, ny, out, ldo);
-        // groups are contiguous: the last group's 8 rows must be inside `x`
-        assert!(nx == 0 || x.len() >= nx * bx, "weight slice too short");
-        assert!(super::avx2_ok());
-        // SAFETY: sizes checked above; AVX2+FMA+F16C present (tier check).
-        unsafe { imp::gemm::<NY>(n, x.as_ptr(), bx, nx, y.as_ptr(), by, out.as_mut_ptr(), ldo) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("AVX2 kernel on a non-x86 target")
-}
+super::avx2_entry!(
+    /// AVX2 GEMM of Q8_0_R8 weights (`nx` a multiple of 8, groups contiguous) × NY Q8_2_X4 activation rows.
+    gemm_q8_0_r8, group 8, blk QK, row |n| n / QK * Q8_0_BYTES, act n / QK * ACT_BYTES, kernel imp::gemm::<NY>
+);
 
 /// Scalar twin of `gemm_q8_0_r8` (bit-identical results; module doc).
 #[allow(clippy::too_many_arguments)]

@@ -120,33 +120,10 @@ fn row_bytes(n: usize) -> usize {
     n / QK_K * (R8_BLOCK / 8)
 }
 
-/// AVX2 GEMM of Q8_K_R8 weights (`nx` a multiple of 8) × NY Q8_K activation rows.
-/// Safe entry: call only when the CPU has AVX2+FMA+F16C (the table guarantees it).
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_q8_k_r8<const NY: usize>(
-    n: usize,
-    x: &[u8],
-    bx: usize,
-    nx: usize,
-    y: &[u8],
-    by: usize,
-    ny: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        assert_eq!(ny, NY, "gemm[ny-1] called with another ny");
-        assert!(nx % 8 == 0, "Q8_K_R8 GEMM on {nx} rows (not whole groups of 8)");
-        check_gemm(n, QK_K, row_bytes(n), n / QK_K * Q8K_BYTES, x, bx, nx, y, by, ny, out, ldo);
-        assert!(nx == 0 || x.len() >= nx * bx, "weight slice too short");
-        assert!(super::avx2_ok());
-        // SAFETY: sizes checked above; AVX2+FMA+F16C present (tier check).
-        unsafe { imp::gemm::<NY>(n, x.as_ptr(), bx, nx, y.as_ptr(), by, out.as_mut_ptr(), ldo) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("AVX2 kernel on a non-x86 target")
-}
+super::avx2_entry!(
+    /// AVX2 GEMM of Q8_K_R8 weights (`nx` a multiple of 8, groups contiguous) × NY Q8_K activation rows.
+    gemm_q8_k_r8, group 8, blk QK_K, row |n| row_bytes(n), act n / QK_K * Q8K_BYTES, kernel imp::gemm::<NY>
+);
 
 /// Scalar twin of `gemm_q8_k_r8` (bit-identical results; module doc).
 #[allow(clippy::too_many_arguments)]

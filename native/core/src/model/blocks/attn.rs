@@ -46,6 +46,8 @@ pub struct View<'a> {
     pub scalar: bool,
     /// Most query heads per task (the scratch holds this many).
     pub head_chunk: usize,
+    /// Most tokens per flash-attention task (`MAX_FA_BLOCK`; results do not depend on it).
+    pub fa_block: usize,
 }
 
 impl KvCache {
@@ -68,6 +70,7 @@ impl KvCache {
             fa: self.flash_attn,
             scalar: self.scalar,
             head_chunk: self.head_chunk,
+            fa_block: MAX_FA_BLOCK,
         }
     }
 }
@@ -128,23 +131,6 @@ pub fn attend(
     kq_scale: f32,
     out: &mut [f32],
 ) {
-    attend_blocks(pool, v, cells, scratch, q, pos, seq, kq_scale, out, MAX_FA_BLOCK)
-}
-
-/// `attend` with at most `max_block` tokens per flash-attention task.
-#[allow(clippy::too_many_arguments)]
-fn attend_blocks(
-    pool: &ThreadPool,
-    v: &View,
-    cells: &Cells,
-    scratch: &mut Scratch,
-    q: &[f32],
-    pos: &[i32],
-    seq: &[i32],
-    kq_scale: f32,
-    out: &mut [f32],
-    max_block: usize,
-) {
     let (nh, nkvh, dk, dv, scalar, fa) = (v.n_head, v.n_head_kv, v.dk, v.dv, v.scalar, v.fa);
     let g = nh / nkvh;
     let (n_kv, n_ctx) = (cells.n_kv(), cells.n_ctx());
@@ -162,7 +148,7 @@ fn attend_blocks(
     // FA: a task takes a block of up to `nb` tokens, so each K tile feeds nb·chunk query rows of one GEMM call
     // and each V row is decoded once per block instead of once per token. Per token the arithmetic is what it
     // is with one token per task (the GEMM rows are independent, the softmax and V order per row unchanged).
-    let nb = if fa { fa_block(n_tokens, nkvh * n_chunk, pool.n_threads(), chunk, dv, qa, bs, fs).min(max_block) } else { 1 };
+    let nb = if fa { fa_block(n_tokens, nkvh * n_chunk, pool.n_threads(), chunk, dv, qa, bs, fs).min(v.fa_block.max(1)) } else { 1 };
     let n_blk = n_tokens.div_ceil(nb);
     pool.run_t(n_blk * nkvh * n_chunk, |task, th| {
         let (blk, hkv, ch) = (task / (nkvh * n_chunk), task / n_chunk % nkvh, task % n_chunk);
@@ -312,7 +298,7 @@ fn attend_blocks(
 }
 
 /// Most tokens one FA task takes (`vis` rows on the stack).
-const MAX_FA_BLOCK: usize = 8;
+pub const MAX_FA_BLOCK: usize = 8;
 
 /// Tokens per FA task: as many as the per-thread scratch holds (scores, V tile, accumulators and softmax state
 /// for nb·chunk rows in `fs` floats; encoded queries in `bs` bytes), at most MAX_FA_BLOCK, and few enough that
@@ -355,7 +341,8 @@ mod tests {
             let run = |kv: &mut KvCache, blocks: usize| {
                 let mut out = vec![0.0f32; n * nh * d];
                 let mut scratch = std::mem::take(&mut kv.scratch);
-                attend_blocks(&pool, &kv.view(0), &kv.cells, &mut scratch, &q, &pos, &seq, 0.125, &mut out, blocks);
+                let view = View { fa_block: blocks, ..kv.view(0) };
+                attend(&pool, &view, &kv.cells, &mut scratch, &q, &pos, &seq, 0.125, &mut out);
                 kv.scratch = scratch;
                 out
             };

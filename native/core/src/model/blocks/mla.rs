@@ -351,6 +351,7 @@ fn materialised(pool: &ThreadPool, g: KvGeom, kv: &mut KvCache, il: usize, x: &L
             fa: true,
             scalar: kv.scalar,
             head_chunk: 1,
+            fa_block: attn::MAX_FA_BLOCK,
         };
         attn::attend(pool, &view, &kv.cells, &mut scratch, &s.mq[..n * heads * dk], x.pos, x.seq, x.kq_scale, &mut s.mo[..n * heads * dv]);
         for i in 0..n {
