@@ -130,6 +130,8 @@ describe("SIGTERM", () => {
         const inflight = post(`${s.url}/completion`, { prompt: "Count", n_predict: 60, temperature: 0, ignore_eos: true });
         expect(await until(async () => (await get(`${s.url}/health`)).json.slots_processing === 1)).toBe(true);
         s.proc.kill("SIGTERM");
+        // the signal is handled asynchronously: ask only once the server says it is draining
+        expect(await until(async () => /SIGTERM: finishing/.test(s.stderr()))).toBe(true);
         const late = await post(`${s.url}/completion`, { prompt: "late", n_predict: 2 }).catch(() => ({ status: 0 }));
         expect([0, 503]).toContain(late.status);
         const r = await inflight;
