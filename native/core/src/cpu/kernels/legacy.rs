@@ -18,8 +18,8 @@
 //!
 //! The integer sums are exact (|pair| ≤ 2·127·127 and Q4_0's i16 partials ≤ 4·2·15·128 never saturate), so
 //! the scalar twins (`twin_*`) reproduce the AVX2 results bit for bit by emulating the same lanes and f32
-//! operations (`mul_add` = FMA). Large batches in ik (≥ 32 rows) repack the weights to Q8_0_R8 first; that
-//! order is not reproduced (only the perplexity tolerance applies there).
+//! operations (`mul_add` = FMA). Batches of ≥ 32 rows do not come here: `cpu/ops.rs` converts the weights to
+//! Q8_0_R8 (Q4_1/Q5_1 not yet) and runs `q8_r8.rs`, as ik does (docs/batch-path.md).
 
 use super::act::q8_2_offsets;
 use super::check_gemm;
